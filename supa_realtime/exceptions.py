@@ -1,0 +1,123 @@
+"""Every exception supa_realtime raises.
+
+The hierarchy::
+
+    RealtimeError
+     ├── ProtocolError            a frame that does not follow the wire protocol
+     │    ├── RemoteProtocolError  ... received from the peer
+     │    └── LocalProtocolError   ... that we were asked to send (or an illegal transition)
+     ├── ConnectionRefused        the server refused the websocket handshake (status, reason)
+     │    └── AuthorizationError   ... because of the token (HTTP 401 / 403)
+     ├── NotConnectedError        a push that needs a live socket found none
+     ├── JoinError                the server answered a join with an error (carries its reason)
+     ├── JoinTimeout              no answer to a join in time (also a ``TimeoutError``)
+     ├── PushTimeout              no answer to a push in time (also a ``TimeoutError``)
+     ├── PushError                the server answered a push with an error status
+     └── ConfigurationError       a setting is missing or malformed (names the setting)
+
+This module imports nothing from asyncio, websockets or Django so that the
+sans-I/O protocol core can raise these too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthorizationError",
+    "ConfigurationError",
+    "ConnectionRefused",
+    "JoinError",
+    "JoinTimeout",
+    "LocalProtocolError",
+    "NotConnectedError",
+    "ProtocolError",
+    "PushError",
+    "PushTimeout",
+    "RealtimeError",
+    "RemoteProtocolError",
+]
+
+
+class RealtimeError(Exception):
+    """Base class of every supa_realtime error."""
+
+
+class ProtocolError(RealtimeError):
+    """A frame or a transition that the Supabase Realtime protocol does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something we cannot decode or that breaks the protocol."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to send something the protocol cannot carry, or to make an illegal
+    channel transition."""
+
+
+class ConnectionRefused(RealtimeError):
+    """The server answered the websocket upgrade with an HTTP error.
+
+    ``status`` is the HTTP status and ``reason`` the server's ``error`` text, when it sent one.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"connection refused with HTTP {status}: {reason or '(no reason given)'}")
+        self.status = status
+        self.reason = reason
+
+
+class AuthorizationError(ConnectionRefused):
+    """The server refused the connection because of the API key or access token."""
+
+
+class NotConnectedError(RealtimeError):
+    """The operation needs an open socket and there is none."""
+
+
+class JoinError(RealtimeError):
+    """The server answered ``phx_join`` with ``status: error``.
+
+    ``reason`` is the server's text, e.g. ``"ChannelRateLimitReached: Too many channels"``;
+    ``response`` is the whole ``response`` object of the reply.
+    """
+
+    def __init__(self, topic: str, reason: str, response: Any = None) -> None:
+        super().__init__(f"join of {topic!r} refused: {reason}")
+        self.topic = topic
+        self.reason = reason
+        self.response = response
+
+
+class JoinTimeout(RealtimeError, TimeoutError):
+    """The server did not answer ``phx_join`` within the push timeout."""
+
+    def __init__(self, topic: str, timeout: float) -> None:
+        super().__init__(f"no reply to the join of {topic!r} within {timeout:g} s")
+        self.topic = topic
+        self.timeout = timeout
+
+
+class PushTimeout(RealtimeError, TimeoutError):
+    """The server did not answer a push within the push timeout."""
+
+    def __init__(self, topic: str, event: str, timeout: float) -> None:
+        super().__init__(f"no reply to {event!r} on {topic!r} within {timeout:g} s")
+        self.topic = topic
+        self.event = event
+        self.timeout = timeout
+
+
+class PushError(RealtimeError):
+    """The server answered a push with ``status: error``; ``response`` is its answer."""
+
+    def __init__(self, topic: str, event: str, response: Any) -> None:
+        super().__init__(f"{event!r} on {topic!r} refused: {response!r}")
+        self.topic = topic
+        self.event = event
+        self.response = response
+
+
+class ConfigurationError(RealtimeError):
+    """A setting is missing or malformed. The message names the setting to fix."""
