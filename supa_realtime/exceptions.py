@@ -13,6 +13,7 @@ The hierarchy::
      ├── JoinTimeout              no answer to a join in time (also a ``TimeoutError``)
      ├── PushTimeout              no answer to a push in time (also a ``TimeoutError``)
      ├── PushError                the server answered a push with an error status
+     ├── BindingError             a postgres_changes binding the server would refuse
      └── ConfigurationError       a setting is missing or malformed (names the setting)
 
 This module imports nothing from asyncio, websockets or Django so that the
@@ -25,6 +26,7 @@ from typing import Any
 
 __all__ = [
     "AuthorizationError",
+    "BindingError",
     "ConfigurationError",
     "ConnectionRefused",
     "JoinError",
@@ -117,6 +119,18 @@ class PushError(RealtimeError):
         self.topic = topic
         self.event = event
         self.response = response
+
+
+class BindingError(RealtimeError):
+    """A ``postgres_changes`` binding the server would refuse (PROTOCOL.md §3.7, §4.1, §4.2).
+
+    ``message`` is the exact text the server puts in its ``system`` error for this binding,
+    e.g. ``"Error parsing `filter` params: [\"foo\", \"hey\"]"``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class ConfigurationError(RealtimeError):
