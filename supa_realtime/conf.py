@@ -1,0 +1,407 @@
+"""Settings: one typed object that reads ``settings.SUPA_REALTIME`` each time it is asked.
+
+Usage::
+
+    from supa_realtime.conf import settings as realtime_settings
+
+    realtime_settings.URL            # str | None
+    realtime_settings.SUBSCRIPTIONS  # tuple[Subscription, ...]
+
+Every attribute is computed from ``django.conf.settings.SUPA_REALTIME`` (a dict) at access time,
+so ``override_settings`` and pytest-django's ``settings`` fixture take effect at once. Defaults
+live in :data:`DEFAULTS` and in the environment (``SUPABASE_URL``, ``SUPABASE_KEY``,
+``SUPABASE_JWT_SECRET``, ``REDIS_URL``). A malformed value raises :class:`ConfigurationError`
+naming the exact setting, e.g. ``SUPA_REALTIME["SUBSCRIPTIONS"][1]["presence"]``.
+
+Secrets (``KEY``, ``DEVSERVER["JWT_SECRET"]``) are never defaulted to a literal, never shown in
+``repr`` and never quoted in an error message.
+
+To add a setting: put its default in :data:`DEFAULTS`, add a property below, a row in the
+README's settings table, and (if it can be malformed) a line in ``checks.check_settings``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+from django.conf import settings as django_settings
+
+from supa_realtime.exceptions import ConfigurationError
+
+__all__ = [
+    "DEFAULTS",
+    "ConfigurationError",
+    "DevServerSettings",
+    "PostgresChangesBinding",
+    "ReconnectSettings",
+    "Settings",
+    "Subscription",
+    "settings",
+]
+
+SETTING_NAME: Final = "SUPA_REALTIME"
+
+#: Every setting's default, in one place. ``None`` for URL/KEY/JWT_SECRET means "from the
+#: environment, else unset".
+DEFAULTS: Final[Mapping[str, Any]] = {
+    "URL": None,  # env SUPABASE_URL
+    "KEY": None,  # env SUPABASE_KEY
+    "REDIS_URL": None,  # env REDIS_URL, else redis://127.0.0.1:6379/0
+    "SUBSCRIPTIONS": [],
+    "CHANNEL_LAYER": "default",
+    "HEARTBEAT_INTERVAL": 25.0,
+    "RECONNECT": {"INITIAL_DELAY": 1.0, "MAX_DELAY": 10.0, "MAX_RETRIES": None},
+    "VSN": "2.0.0",
+    "PUSH_TIMEOUT": 10.0,
+    "DEVSERVER": {"HOST": "127.0.0.1", "PORT": 4000, "JWT_SECRET": None},  # env SUPABASE_JWT_SECRET
+}
+
+DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
+VSNS: Final = ("1.0.0", "2.0.0")
+POSTGRES_EVENTS: Final = ("*", "INSERT", "UPDATE", "DELETE")
+SUBSCRIPTION_KEYS: Final = ("topic", "broadcast", "presence", "postgres_changes", "private")
+BINDING_KEYS: Final = ("event", "schema", "table", "filter")
+SECRET_SETTINGS: Final = frozenset({"KEY"})
+
+PostgresEvent = Literal["*", "INSERT", "UPDATE", "DELETE"]
+
+
+@dataclass(frozen=True)
+class PostgresChangesBinding:
+    """One ``postgres_changes`` binding of a subscription (PROTOCOL.md §3.2)."""
+
+    event: PostgresEvent = "*"
+    schema: str = "public"
+    table: str | None = None
+    filter: str | None = None
+
+    def as_config(self) -> dict[str, str]:
+        """The binding as it goes into ``phx_join``'s ``config.postgres_changes``."""
+        config = {"event": self.event, "schema": self.schema}
+        if self.table is not None:
+            config["table"] = self.table
+        if self.filter is not None:
+            config["filter"] = self.filter
+        return config
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One entry of ``SUBSCRIPTIONS``: a topic the worker joins and what it relays from it.
+
+    ``broadcast`` is ``"*"`` (every event) or a tuple of event names (empty: none).
+    """
+
+    topic: str
+    broadcast: Literal["*"] | tuple[str, ...] = "*"
+    presence: bool = False
+    postgres_changes: tuple[PostgresChangesBinding, ...] = ()
+    private: bool = False
+
+    @property
+    def full_topic(self) -> str:
+        """The topic with its ``realtime:`` prefix, as it goes on the wire."""
+        prefix = "realtime:"
+        return self.topic if self.topic.startswith(prefix) else prefix + self.topic
+
+    def wants_broadcast(self, event: str) -> bool:
+        """Whether a broadcast with this user event is relayed."""
+        return self.broadcast == "*" or event in self.broadcast
+
+
+@dataclass(frozen=True)
+class ReconnectSettings:
+    """The upstream reconnect schedule: delays grow from ``initial_delay`` to ``max_delay``.
+
+    ``max_retries`` of ``None`` means retry forever.
+    """
+
+    initial_delay: float = 1.0
+    max_delay: float = 10.0
+    max_retries: int | None = None
+
+
+@dataclass(frozen=True)
+class DevServerSettings:
+    """Defaults of ``manage.py realtime_devserver``. ``jwt_secret`` is hidden from ``repr``."""
+
+    host: str = "127.0.0.1"
+    port: int = 4000
+    jwt_secret: str | None = field(default=None, repr=False)
+
+
+def _name(*path: str | int) -> str:
+    return SETTING_NAME + "".join(f"[{p!r}]" if isinstance(p, str) else f"[{p}]" for p in path)
+
+
+def _describe(value: object, *, secret: bool = False) -> str:
+    if secret:
+        return f"a {type(value).__name__}"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _positive_number(value: object, *path: str | int) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigurationError(
+            f"{_name(*path)} must be a positive number of seconds, got {_describe(value)}."
+        )
+    return float(value)
+
+
+def _bool(value: object, *path: str | int) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{_name(*path)} must be True or False, got {_describe(value)}.")
+    return value
+
+
+def _nonempty_str(value: object, *path: str | int, secret: bool = False) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(
+            f"{_name(*path)} must be a non-empty string, got {_describe(value, secret=secret)}."
+        )
+    return value
+
+
+def _sub_dict(value: object, defaults: Mapping[str, Any], *path: str | int) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{_name(*path)} must be a dict, got {_describe(value)}.")
+    unknown = sorted(str(k) for k in value if k not in defaults)
+    if unknown:
+        raise ConfigurationError(
+            f"{_name(*path)} has unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"known keys are {', '.join(map(repr, defaults))}."
+        )
+    return {**defaults, **value}
+
+
+def _parse_binding(value: object, index: int, number: int) -> PostgresChangesBinding:
+    path: tuple[str | int, ...] = ("SUBSCRIPTIONS", index, "postgres_changes", number)
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{_name(*path)} must be a dict, got {_describe(value)}.")
+    unknown = sorted(str(k) for k in value if k not in BINDING_KEYS)
+    if unknown:
+        raise ConfigurationError(
+            f"{_name(*path)} has unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"known keys are {', '.join(map(repr, BINDING_KEYS))}."
+        )
+    event = value.get("event", "*")
+    if isinstance(event, str):
+        event = event.upper()
+    if event not in POSTGRES_EVENTS:
+        raise ConfigurationError(
+            f"{_name(*path, 'event')} must be one of {', '.join(POSTGRES_EVENTS)}, "
+            f"got {_describe(event)}."
+        )
+    schema = _nonempty_str(value.get("schema", "public"), *path, "schema")
+    table = value.get("table")
+    if table is not None:
+        table = _nonempty_str(table, *path, "table")
+    filter_ = value.get("filter")
+    if filter_ is not None:
+        filter_ = _nonempty_str(filter_, *path, "filter")
+        if table is None:
+            raise ConfigurationError(
+                f"{_name(*path, 'filter')} needs a 'table' in the same binding "
+                "(Supabase filters apply to one table)."
+            )
+    return PostgresChangesBinding(event=event, schema=schema, table=table, filter=filter_)
+
+
+def _parse_subscription(value: object, index: int) -> Subscription:
+    path: tuple[str | int, ...] = ("SUBSCRIPTIONS", index)
+    if isinstance(value, str):
+        value = {"topic": value}
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            f"{_name(*path)} must be a dict (or a topic string), got {_describe(value)}."
+        )
+    unknown = sorted(str(k) for k in value if k not in SUBSCRIPTION_KEYS)
+    if unknown:
+        raise ConfigurationError(
+            f"{_name(*path)} has unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"known keys are {', '.join(map(repr, SUBSCRIPTION_KEYS))}."
+        )
+    if "topic" not in value:
+        raise ConfigurationError(f"{_name(*path)} has no 'topic'.")
+    topic = value["topic"]
+    if not isinstance(topic, str):
+        raise ConfigurationError(
+            f"{_name(*path, 'topic')} must be a string, got {_describe(topic)}."
+        )
+    broadcast_value = value.get("broadcast", "*")
+    broadcast: Literal["*"] | tuple[str, ...]
+    if broadcast_value == "*":
+        broadcast = "*"
+    elif isinstance(broadcast_value, list | tuple) and all(
+        isinstance(e, str) and e for e in broadcast_value
+    ):
+        broadcast = tuple(broadcast_value)
+    else:
+        raise ConfigurationError(
+            f'{_name(*path, "broadcast")} must be "*" or a list of event names, '
+            f"got {_describe(broadcast_value)}."
+        )
+    presence = _bool(value.get("presence", False), *path, "presence")
+    private = _bool(value.get("private", False), *path, "private")
+    bindings_value = value.get("postgres_changes", [])
+    if not isinstance(bindings_value, list | tuple):
+        raise ConfigurationError(
+            f"{_name(*path, 'postgres_changes')} must be a list of dicts, "
+            f"got {_describe(bindings_value)}."
+        )
+    bindings = tuple(_parse_binding(b, index, n) for n, b in enumerate(bindings_value))
+    return Subscription(
+        topic=topic,
+        broadcast=broadcast,
+        presence=presence,
+        postgres_changes=bindings,
+        private=private,
+    )
+
+
+class Settings:
+    """The ``SUPA_REALTIME`` settings, read at attribute access. Use the module's ``settings``."""
+
+    def _user(self) -> Mapping[str, Any]:
+        value = getattr(django_settings, SETTING_NAME, None)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise ConfigurationError(f"{SETTING_NAME} must be a dict, got {_describe(value)}.")
+        return value
+
+    def _get(self, key: str) -> Any:
+        return self._user().get(key, DEFAULTS[key])
+
+    @property
+    def unknown_keys(self) -> tuple[str, ...]:
+        """Top-level keys of ``SUPA_REALTIME`` that no setting reads (usually typos)."""
+        return tuple(sorted(str(k) for k in self._user() if k not in DEFAULTS))
+
+    @property
+    def URL(self) -> str | None:
+        """The Supabase project URL (``https://<ref>.supabase.co``) or a Realtime server URL."""
+        value = self._get("URL")
+        if value is None:
+            value = os.environ.get("SUPABASE_URL") or None
+        if value is None:
+            return None
+        url = _nonempty_str(value, "URL")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+            raise ConfigurationError(
+                f"{_name('URL')} must be an http(s):// or ws(s):// URL with a host, "
+                f"got {_describe(url)}."
+            )
+        return url
+
+    @property
+    def KEY(self) -> str | None:
+        """The server key (``service_role`` or secret key). Never logged or shown."""
+        value = self._get("KEY")
+        if value is None:
+            value = os.environ.get("SUPABASE_KEY") or None
+        if value is None:
+            return None
+        return _nonempty_str(value, "KEY", secret=True)
+
+    @property
+    def REDIS_URL(self) -> str:
+        """The Redis used for presence, the outbox and worker leases."""
+        value = self._get("REDIS_URL")
+        if value is None:
+            value = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+        url = _nonempty_str(value, "REDIS_URL")
+        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigurationError(
+                f"{_name('REDIS_URL')} must be a redis://, rediss:// or unix:// URL."
+            )
+        return url
+
+    @property
+    def SUBSCRIPTIONS(self) -> tuple[Subscription, ...]:
+        """The topics the worker joins, parsed and checked."""
+        value = self._get("SUBSCRIPTIONS")
+        if not isinstance(value, list | tuple):
+            raise ConfigurationError(
+                f"{_name('SUBSCRIPTIONS')} must be a list of dicts, got {_describe(value)}."
+            )
+        return tuple(_parse_subscription(entry, i) for i, entry in enumerate(value))
+
+    @property
+    def CHANNEL_LAYER(self) -> str:
+        """The alias in ``CHANNEL_LAYERS`` that relayed events go through."""
+        return _nonempty_str(self._get("CHANNEL_LAYER"), "CHANNEL_LAYER")
+
+    @property
+    def HEARTBEAT_INTERVAL(self) -> float:
+        """Seconds between heartbeats on the upstream socket."""
+        return _positive_number(self._get("HEARTBEAT_INTERVAL"), "HEARTBEAT_INTERVAL")
+
+    @property
+    def RECONNECT(self) -> ReconnectSettings:
+        """The upstream reconnect schedule."""
+        value = _sub_dict(self._get("RECONNECT"), DEFAULTS["RECONNECT"], "RECONNECT")
+        initial = _positive_number(value["INITIAL_DELAY"], "RECONNECT", "INITIAL_DELAY")
+        maximum = _positive_number(value["MAX_DELAY"], "RECONNECT", "MAX_DELAY")
+        if maximum < initial:
+            raise ConfigurationError(
+                f"{_name('RECONNECT', 'MAX_DELAY')} ({maximum:g}) must not be smaller than "
+                f"{_name('RECONNECT', 'INITIAL_DELAY')} ({initial:g})."
+            )
+        retries = value["MAX_RETRIES"]
+        if retries is not None and (
+            isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
+        ):
+            raise ConfigurationError(
+                f"{_name('RECONNECT', 'MAX_RETRIES')} must be None (retry forever) or an "
+                f"integer >= 0, got {_describe(retries)}."
+            )
+        return ReconnectSettings(initial_delay=initial, max_delay=maximum, max_retries=retries)
+
+    @property
+    def VSN(self) -> str:
+        """The serializer version spoken upstream: ``"2.0.0"`` (default) or ``"1.0.0"``."""
+        value = self._get("VSN")
+        if value not in VSNS:
+            raise ConfigurationError(
+                f"{_name('VSN')} must be one of {', '.join(map(repr, VSNS))}, "
+                f"got {_describe(value)}."
+            )
+        return str(value)
+
+    @property
+    def PUSH_TIMEOUT(self) -> float:
+        """Seconds to wait for the server's reply to a join or push."""
+        return _positive_number(self._get("PUSH_TIMEOUT"), "PUSH_TIMEOUT")
+
+    @property
+    def DEVSERVER(self) -> DevServerSettings:
+        """Defaults of the local Realtime server command."""
+        value = _sub_dict(self._get("DEVSERVER"), DEFAULTS["DEVSERVER"], "DEVSERVER")
+        host = _nonempty_str(value["HOST"], "DEVSERVER", "HOST")
+        port = value["PORT"]
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ConfigurationError(
+                f"{_name('DEVSERVER', 'PORT')} must be an integer from 0 to 65535, "
+                f"got {_describe(port)}."
+            )
+        secret = value["JWT_SECRET"]
+        if secret is None:
+            secret = os.environ.get("SUPABASE_JWT_SECRET") or None
+        if secret is not None:
+            secret = _nonempty_str(secret, "DEVSERVER", "JWT_SECRET", secret=True)
+        return DevServerSettings(host=host, port=port, jwt_secret=secret)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of settings.{SETTING_NAME} (KEY hidden)>"
+
+
+settings: Final = Settings()
