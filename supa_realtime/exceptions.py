@@ -15,6 +15,7 @@ The hierarchy::
      ├── PushError                the server answered a push with an error status
      ├── BindingError             a postgres_changes binding the server would refuse
      └── ConfigurationError       a setting is missing or malformed (names the setting)
+          └── PrerequisiteError    the database cannot serve logical decoding (says what to do)
 
 This module imports nothing from asyncio, websockets or Django so that the
 sans-I/O protocol core can raise these too.
@@ -33,6 +34,7 @@ __all__ = [
     "JoinTimeout",
     "LocalProtocolError",
     "NotConnectedError",
+    "PrerequisiteError",
     "ProtocolError",
     "PushError",
     "PushTimeout",
@@ -135,3 +137,16 @@ class BindingError(RealtimeError):
 
 class ConfigurationError(RealtimeError):
     """A setting is missing or malformed. The message names the setting to fix."""
+
+
+class PrerequisiteError(ConfigurationError):
+    """PostgreSQL cannot serve the local server's WAL reader (``wal_level`` is not
+    ``logical``, the output plugin is missing or not allowed, the role lacks ``REPLICATION``,
+    or every replication slot is taken). The message says what to change.
+
+    ``setting`` names the database setting or privilege to fix.
+    """
+
+    def __init__(self, message: str, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
