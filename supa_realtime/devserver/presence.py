@@ -1,0 +1,93 @@
+"""Server-side presence, as Phoenix.Tracker keeps it for Realtime (PROTOCOL.md §6).
+
+State per fan-out group: ``key → owner → meta``. An *owner* is one channel join; each join
+tracks at most one meta, under its join's key. Every change returns the ``presence_diff``
+payload to fan out (``{"joins": {...}, "leaves": {...}}``), or ``None`` when nothing
+changed. Plain data in, plain data out: the hub does the sending.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["PresenceRegistry", "generated_key", "new_phx_ref"]
+
+
+def new_phx_ref() -> str:
+    """A fresh ``phx_ref``: URL-safe base64 of 12 random bytes (16 characters)."""
+    return base64.urlsafe_b64encode(os.urandom(12)).decode("ascii")
+
+
+def generated_key() -> str:
+    """The key of a join whose ``config.presence.key`` is empty: a fresh UUIDv1."""
+    return str(uuid.uuid1())
+
+
+@dataclass(slots=True)
+class _Entry:
+    payload: dict[str, Any]
+    meta: dict[str, Any]
+
+
+def _diff(
+    joins: dict[str, list[dict[str, Any]]], leaves: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    return {
+        "joins": {k: {"metas": v} for k, v in joins.items()},
+        "leaves": {k: {"metas": v} for k, v in leaves.items()},
+    }
+
+
+class PresenceRegistry:
+    """Presence of every group of one server."""
+
+    def __init__(self) -> None:
+        self._groups: dict[Hashable, dict[str, dict[int, _Entry]]] = {}
+
+    def track(
+        self, group: Hashable, key: str, owner: int, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Track ``payload`` for ``owner`` under ``key``; the diff, or ``None`` for a no-op.
+
+        A second track by the same owner is an update: one diff holding a join of the new
+        meta (with ``phx_ref_prev``) and a leave of the old one. The same payload again
+        changes nothing.
+        """
+        owners = self._groups.setdefault(group, {}).setdefault(key, {})
+        old = owners.get(owner)
+        if old is not None and old.payload == payload:
+            return None
+        meta: dict[str, Any] = {**payload, "phx_ref": new_phx_ref()}
+        if old is not None:
+            meta["phx_ref_prev"] = old.meta["phx_ref"]
+        owners[owner] = _Entry(dict(payload), meta)
+        leaves = {key: [old.meta]} if old is not None else {}
+        return _diff({key: [meta]}, leaves)
+
+    def untrack(self, group: Hashable, key: str, owner: int) -> dict[str, Any] | None:
+        """Remove ``owner``'s meta; the leave diff, or ``None`` if it tracked nothing."""
+        keys = self._groups.get(group)
+        if keys is None:
+            return None
+        owners = keys.get(key)
+        if owners is None or owner not in owners:
+            return None
+        entry = owners.pop(owner)
+        if not owners:
+            del keys[key]
+            if not keys:
+                del self._groups[group]
+        return _diff({}, {key: [entry.meta]})
+
+    def state(self, group: Hashable) -> dict[str, Any]:
+        """The ``presence_state`` payload of ``group``."""
+        keys = self._groups.get(group, {})
+        return {k: {"metas": [e.meta for e in owners.values()]} for k, owners in keys.items()}
+
+    def is_tracked(self, group: Hashable, key: str, owner: int) -> bool:
+        return owner in self._groups.get(group, {}).get(key, {})
