@@ -106,7 +106,10 @@ def check_settings(
             )
         )
     for name in _SIMPLE_SETTINGS:
-        _read(lambda name=name: getattr(realtime_settings, name), errors)  # type: ignore[misc]
+        try:
+            getattr(realtime_settings, name)
+        except ConfigurationError as exc:
+            errors.append(_malformed(exc))
     for key_name in realtime_settings.unknown_keys:
         errors.append(
             Warning(
