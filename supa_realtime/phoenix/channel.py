@@ -11,6 +11,8 @@ A channel is in exactly one of five states (the Phoenix names)::
       phx_error,     ERRORED ◀───────────────┘                 ▼
       socket closed                                          CLOSED
 
+A join timeout forgets the join_ref, since that join is abandoned.
+
 ``phx_close`` from the server (after a leave, a ``system`` error, a duplicate join) ends
 in CLOSED from any live state, and a closed channel is never rejoined. ``close`` is the
 local teardown (the client shut down) and also ends in CLOSED from anywhere.
@@ -135,6 +137,10 @@ class ChannelMachine:
             self.join_ref = join_ref
         elif event is ChannelEvent.JOIN_OK and new is ChannelState.JOINED:
             self.joined_once = True
+        elif event is ChannelEvent.JOIN_TIMEOUT:
+            # That join is abandoned (the client sends phx_leave for it): its late reply,
+            # phx_close or phx_error must count as stale, not end the channel.
+            self.join_ref = None
         self.state = new
         return new
 

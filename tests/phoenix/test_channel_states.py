@@ -48,6 +48,15 @@ def test_errored_then_rejoined_with_a_new_join_ref() -> None:
     assert m.handle(E.REJOIN, join_ref="9") is S.JOINING
 
 
+def test_join_timeout_abandons_the_join_ref() -> None:
+    m = ChannelMachine()
+    m.handle(E.JOIN, join_ref="4")
+    assert m.handle(E.JOIN_TIMEOUT) is S.ERRORED
+    assert m.join_ref is None
+    # The phx_close answering the phx_leave sent for the abandoned join is stale.
+    assert is_stale(Message("realtime:a", "phx_close", {}, ref="4", join_ref="4"), m.join_ref)
+
+
 @pytest.mark.parametrize("state", [S.JOINING, S.JOINED, S.LEAVING, S.ERRORED])
 def test_phx_close_always_ends_closed_and_is_not_rejoined(state: ChannelState) -> None:
     m = machine_in(state)
