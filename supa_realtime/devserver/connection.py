@@ -57,6 +57,7 @@ _TOPIC_NAME_REQUIRED = "TopicNameRequired: You must provide a topic name"
 _UNMATCHED_TOPIC = "unmatched topic"
 _TRACK_NOT_MAP = "Presence track payload must be a map"
 _SUBSCRIBED = "Subscribed to PostgreSQL"
+_KIND_3 = bytes([c.KIND_USER_BROADCAST_PUSH])
 
 
 def redact(text: str) -> str:
@@ -210,6 +211,11 @@ class Connection:
     def _handle_frame(self, data: str | bytes) -> None:
         assert self.serializer is not None
         try:
+            if isinstance(data, bytes) and data[:1] != _KIND_3:
+                raise RemoteProtocolError(
+                    f"binary frame kind {data[:1].hex() or 'none'} is not a client kind; "
+                    "clients send kind 3 (user broadcast push)"
+                )
             message = self.serializer.decode(data)
         except RemoteProtocolError as exc:
             logger.warning("socket %s: dropped a malformed frame: %s", self.peer, redact(str(exc)))

@@ -1,3 +1,5 @@
-"""PostgreSQL fixtures for the devserver tests (until ``supa_realtime.testing`` provides them)."""
+"""Fixtures of the local Realtime server tests."""
 
-from supa_realtime.testing.postgres import postgres_dsn, postgres_server  # noqa: F401
+from supa_realtime.testing.devserver import realtime_server, realtime_server_factory
+
+__all__ = ["realtime_server", "realtime_server_factory"]
