@@ -34,13 +34,12 @@ evaluated on ``record`` (``old_record`` for DELETE) with the column types of ``c
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-
-import orjson
 
 from ..exceptions import BindingError
 from . import constants as c
@@ -142,10 +141,13 @@ class _DatabaseCheck(BindingError):
 def binding_id(params: Mapping[str, Any]) -> int:
     """The subscription id for a params object: equal objects get equal ids, in ``[0, 2**27)``.
 
-    Computed from canonical JSON (sorted keys, compact) with BLAKE2b, so it is stable across
-    processes, machines and versions.
+    Computed from canonical JSON (sorted keys, compact, UTF-8) with BLAKE2b, so it is stable
+    across processes, machines and versions.
     """
-    canonical = orjson.dumps(params, option=orjson.OPT_SORT_KEYS, default=repr)
+    text = json.dumps(
+        params, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
+    )
+    canonical = text.encode("utf-8", "surrogatepass")
     digest = hashlib.blake2b(canonical, digest_size=8, person=b"supa_rt-pgc").digest()
     return int.from_bytes(digest, "big") % _ID_SPACE
 

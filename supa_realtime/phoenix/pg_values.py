@@ -25,6 +25,7 @@ is what a row gets from the server when the comparison cannot be made.
 from __future__ import annotations
 
 import functools
+import math
 import re
 import struct
 import uuid
@@ -116,9 +117,12 @@ def _cast_float(text: str, single: bool) -> _NumberKey:
         return (1, 0)
     if single:
         try:
-            value = struct.unpack("f", struct.pack("f", value))[0]
+            rounded = struct.unpack("f", struct.pack("f", value))[0]
         except OverflowError:
-            raise CastError(f"value {text!r} is out of range for type real") from None
+            rounded = float("inf")
+        if math.isinf(rounded) and not math.isinf(value):
+            raise CastError(f"value {text!r} is out of range for type real")
+        value = rounded
     return (0, value)
 
 
