@@ -43,14 +43,14 @@ ServerFactory = Callable[..., Awaitable[DevServer]]
 
 
 async def eventually(
-    condition: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT, interval: float = 0.01
+    condition: Callable[[], Any], within: float = DEFAULT_TIMEOUT, interval: float = 0.01
 ) -> Any:
     """Poll ``condition`` (sync or async) until it returns something truthy; return that.
 
     Raises:
-        TimeoutError: the condition still failed after ``timeout`` seconds.
+        TimeoutError: the condition still failed after ``within`` seconds.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         result = condition()
         if inspect.isawaitable(result):
@@ -58,7 +58,7 @@ async def eventually(
         if result:
             return result
         if time.monotonic() >= deadline:
-            raise TimeoutError(f"condition not met within {timeout:g} s")
+            raise TimeoutError(f"condition not met within {within:g} s")
         await asyncio.sleep(interval)
 
 
@@ -128,14 +128,14 @@ class RawClient:
         frame = self.serializer.encode(message) if isinstance(message, Message) else message
         await self.ws.send(frame)
 
-    async def recv_raw(self, timeout: float = DEFAULT_TIMEOUT) -> str | bytes:
-        async with asyncio.timeout(timeout):
+    async def recv_raw(self, within: float = DEFAULT_TIMEOUT) -> str | bytes:
+        async with asyncio.timeout(within):
             frame = await self.ws.recv()
         self.frames.append(frame)
         return frame
 
-    async def recv(self, timeout: float = DEFAULT_TIMEOUT) -> Message:
-        return self._decode(await self.recv_raw(timeout))
+    async def recv(self, within: float = DEFAULT_TIMEOUT) -> Message:
+        return self._decode(await self.recv_raw(within))
 
     def _decode(self, frame: str | bytes) -> Message:
         return self.serializer.decode(frame)
@@ -146,12 +146,12 @@ class RawClient:
         *,
         topic: str | None = None,
         ref: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        within: float = DEFAULT_TIMEOUT,
     ) -> Message:
         """The next message matching ``event``/``topic``/``ref``; other messages are skipped."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
-                message = await self.recv(timeout=timeout)
+                message = await self.recv(within=within)
                 if event is not None and message.event != event:
                     continue
                 if topic is not None and message.topic != topic:

@@ -201,14 +201,15 @@ async def test_default_frame_limit_is_five_megabytes(realtime_server: DevServer)
         await client.send(b"\x00" * 5_000_001)
         with pytest.raises(ConnectionClosed) as info:
             await client.recv_raw()
-        assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+        assert info.value.rcvd is not None
+        assert info.value.rcvd.code == 1009
 
 
 async def test_idle_socket_is_closed(realtime_server_factory) -> None:  # type: ignore[no-untyped-def]
     server = await realtime_server_factory(idle_timeout=0.3)
     async with await RawClient.connect(server) as client:
         with pytest.raises(ConnectionClosed) as info:
-            await client.recv_raw(timeout=10)
+            await client.recv_raw(within=10)
     assert info.value.rcvd is not None
     assert (info.value.rcvd.code, info.value.rcvd.reason) == (1000, "idle timeout")
     await eventually(lambda: server.connections == 0)
