@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -73,6 +74,7 @@ CONNECT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _REDACTED = "<redacted>"
+_FRAME_EXCERPT = re.compile(r"^(> (?:TEXT|BINARY|CONT)) .*(\[\d+ bytes\])$", re.DOTALL)
 
 
 def build_url(url: str, api_key: str, vsn: str, params: Mapping[str, str] | None = None) -> str:
@@ -131,7 +133,10 @@ class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
         if self.isEnabledFor(level):
-            text = self._redact(str(msg) % args if args else str(msg))
+            text = str(msg) % args if args else str(msg)
+            # Outgoing frame excerpts could hold part of a token (a join's access_token):
+            # keep the frame type and size only; our own logger shows frames redacted.
+            text = _FRAME_EXCERPT.sub(r"\1 \2", self._redact(text))
             self.logger.log(level, "%s", text, **kwargs)
 
 
