@@ -19,11 +19,7 @@ from supa_realtime.exceptions import (
     NotConnectedError,
 )
 from supa_realtime.phoenix.message import Message
-from supa_realtime.testing.devserver import (  # noqa: F401 - fixtures
-    eventually,
-    realtime_server,
-    realtime_server_factory,
-)
+from supa_realtime.testing.devserver import eventually
 
 FAST: dict[str, Any] = {
     "timeout": 2.0,
@@ -34,6 +30,12 @@ FAST: dict[str, Any] = {
 
 def make_client(server: DevServer, **options: Any) -> RealtimeClient:
     return RealtimeClient(server.ws_url, server.anon_key, **{**FAST, **options})
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[DevServer]:
+    async with DevServer() as started:
+        yield started
 
 
 @pytest.fixture
@@ -98,17 +100,17 @@ def test_retryable_errors() -> None:
 # -- connecting -----------------------------------------------------------------------------
 
 
-async def test_connect_close_and_hooks(realtime_server: DevServer) -> None:
+async def test_connect_close_and_hooks(server: DevServer) -> None:
     events: list[Any] = []
-    client = make_client(realtime_server)
+    client = make_client(server)
     client.on_open(lambda: events.append("open"))
     client.on_close(lambda code, reason: events.append(("close", code, reason)))
     async with client:
         assert client.is_connected
-        await eventually(lambda: realtime_server.connections == 1)
+        await eventually(lambda: server.connections == 1)
     assert not client.is_connected
     assert events == ["open", ("close", 1000, "client closed")]
-    await eventually(lambda: realtime_server.connections == 0)
+    await eventually(lambda: server.connections == 0)
     # Every task the client started is finished.
     assert client._tasks == set()
     assert client._supervisor is None
@@ -116,10 +118,10 @@ async def test_connect_close_and_hooks(realtime_server: DevServer) -> None:
 
 
 async def test_bad_key_is_an_authorization_error_with_the_server_reason(
-    realtime_server: DevServer,
+    server: DevServer,
 ) -> None:
-    bad = realtime_server.mint_key("anon", ttl=-10)  # expired
-    client = RealtimeClient(realtime_server.ws_url, bad, **FAST)
+    bad = server.mint_key("anon", ttl=-10)  # expired
+    client = RealtimeClient(server.ws_url, bad, **FAST)
     with pytest.raises(AuthorizationError) as info:
         await client.connect(retry=True)  # not retryable: raises at once
     assert info.value.status == 401
@@ -129,10 +131,10 @@ async def test_bad_key_is_an_authorization_error_with_the_server_reason(
 
 
 async def test_http_error_is_connection_refused_and_retried_when_asked(
-    realtime_server: DevServer, clients: list[RealtimeClient]
+    server: DevServer, clients: list[RealtimeClient]
 ) -> None:
-    realtime_server.faults.refuse_connections(1, 503, "Error connecting to Realtime")
-    client = make_client(realtime_server)
+    server.faults.refuse_connections(1, 503, "Error connecting to Realtime")
+    client = make_client(server)
     clients.append(client)
     with pytest.raises(ConnectionRefused) as info:
         await client.connect()
@@ -141,7 +143,7 @@ async def test_http_error_is_connection_refused_and_retried_when_asked(
 
     errors: list[BaseException] = []
     client.on_error(errors.append)
-    realtime_server.faults.refuse_connections(2, 500, "Error connecting to Realtime")
+    server.faults.refuse_connections(2, 500, "Error connecting to Realtime")
     await client.connect(retry=True)
     assert client.is_connected
     assert [type(e) for e in errors] == [ConnectionRefused, ConnectionRefused]
@@ -157,7 +159,7 @@ async def test_connect_gives_up_per_backoff(clients: list[RealtimeClient]) -> No
     clients.append(client)
     errors: list[BaseException] = []
     client.on_error(errors.append)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match=r"127\.0\.0\.1"):
         await client.connect(retry=True)
     assert len(errors) == 2
 
@@ -167,9 +169,9 @@ async def test_connect_gives_up_per_backoff(clients: list[RealtimeClient]) -> No
 
 @pytest.mark.parametrize("code", [1000, 1001, 1011, 1012])
 async def test_server_close_reconnects_and_rejoins(
-    realtime_server: DevServer, clients: list[RealtimeClient], code: int
+    server: DevServer, clients: list[RealtimeClient], code: int
 ) -> None:
-    client = make_client(realtime_server)
+    client = make_client(server)
     clients.append(client)
     closes: list[tuple[int | None, str]] = []
     client.on_close(lambda c, r: closes.append((c, r)))
@@ -180,45 +182,45 @@ async def test_server_close_reconnects_and_rejoins(
     await channel.subscribe(lambda status, err: statuses.append(status))
     first_join = channel.join_ref
 
-    await realtime_server.broadcast("room1", "ping", {"n": 1})
+    await server.broadcast("room1", "ping", {"n": 1})
     await eventually(lambda: received == [{"n": 1}])
 
-    assert await realtime_server.faults.close_all(code, "test close") == 1
+    assert await server.faults.close_all(code, "test close") == 1
     await eventually(lambda: client.reconnects == 1 and channel.is_joined)
     assert closes[0] == (code, "test close")
     assert channel.join_ref != first_join
     assert statuses == ["SUBSCRIBED", "CHANNEL_ERROR", "SUBSCRIBED"]
-    assert realtime_server.subscribers("room1") == 1
+    assert server.subscribers("room1") == 1
 
-    await realtime_server.broadcast("room1", "ping", {"n": 2})
+    await server.broadcast("room1", "ping", {"n": 2})
     await eventually(lambda: received == [{"n": 1}, {"n": 2}])
 
 
 async def test_reconnect_keeps_trying_while_the_server_refuses(
-    realtime_server: DevServer, clients: list[RealtimeClient]
+    server: DevServer, clients: list[RealtimeClient]
 ) -> None:
-    client = make_client(realtime_server)
+    client = make_client(server)
     clients.append(client)
     errors: list[BaseException] = []
     client.on_error(errors.append)
     channel = client.channel("room1")
     await channel.subscribe()
-    realtime_server.faults.refuse_connections(3, 503, "Error connecting to Realtime")
-    await realtime_server.faults.close_all(1012, "")
+    server.faults.refuse_connections(3, 503, "Error connecting to Realtime")
+    await server.faults.close_all(1012, "")
     await eventually(lambda: client.reconnects == 1 and channel.is_joined)
     assert sum(isinstance(e, ConnectionRefused) for e in errors) == 3
 
 
 async def test_reconnect_gives_up_after_max_retries(
-    realtime_server: DevServer, clients: list[RealtimeClient]
+    server: DevServer, clients: list[RealtimeClient]
 ) -> None:
-    client = make_client(realtime_server, reconnect_backoff=Backoff(initial=0.0, max_retries=1))
+    client = make_client(server, reconnect_backoff=Backoff(initial=0.0, max_retries=1))
     clients.append(client)
     errors: list[BaseException] = []
     client.on_error(errors.append)
     await client.connect()
-    realtime_server.faults.refuse_connections(5, 503, "Error connecting to Realtime")
-    await realtime_server.faults.close_all(1011, "")
+    server.faults.refuse_connections(5, 503, "Error connecting to Realtime")
+    await server.faults.close_all(1011, "")
     await eventually(lambda: any("gave up" in str(e) for e in errors))
     gave_up = [e for e in errors if "gave up" in str(e)]
     assert len(gave_up) == 1
@@ -227,7 +229,7 @@ async def test_reconnect_gives_up_after_max_retries(
 
     assert not client.is_connected
     # connect() starts over.
-    realtime_server.faults.reset()
+    server.faults.reset()
     await client.connect()
     assert client.is_connected
 
@@ -236,9 +238,9 @@ async def test_reconnect_gives_up_after_max_retries(
 
 
 async def test_heartbeats_are_refed_and_answered(
-    realtime_server: DevServer, clients: list[RealtimeClient]
+    server: DevServer, clients: list[RealtimeClient]
 ) -> None:
-    client = make_client(realtime_server, heartbeat_interval=0.05)
+    client = make_client(server, heartbeat_interval=0.05)
     clients.append(client)
     beats: list[str] = []
     client.on_heartbeat(beats.append)
@@ -253,9 +255,9 @@ async def test_heartbeats_are_refed_and_answered(
 
 
 async def test_withheld_heartbeat_replies_force_a_reconnect(
-    realtime_server: DevServer, clients: list[RealtimeClient]
+    server: DevServer, clients: list[RealtimeClient]
 ) -> None:
-    client = make_client(realtime_server, heartbeat_interval=0.1)
+    client = make_client(server, heartbeat_interval=0.1)
     clients.append(client)
     beats: list[str] = []
     client.on_heartbeat(beats.append)
@@ -267,29 +269,27 @@ async def test_withheld_heartbeat_replies_force_a_reconnect(
     await channel.subscribe()
     await eventually(lambda: "ok" in beats)
 
-    realtime_server.faults.withhold_heartbeats = True
+    server.faults.withhold_heartbeats = True
     withheld_at = len(beats)
     await eventually(lambda: "timeout" in beats)
-    realtime_server.faults.withhold_heartbeats = False
+    server.faults.withhold_heartbeats = False
     # The reconnect happened within two heartbeat intervals: at most two heartbeats were
     # sent unanswered before the client gave up on the socket.
     assert beats[withheld_at:].count("sent") <= 2
     await eventually(lambda: client.reconnects == 1 and channel.is_joined)
     assert closes[0] == (1000, "heartbeat timeout")
 
-    await realtime_server.broadcast("room1", "after", {"ok": True})
+    await server.broadcast("room1", "after", {"ok": True})
     await eventually(lambda: received == [{"ok": True}])
 
 
-async def test_heartbeat_timeout_option(
-    realtime_server: DevServer, clients: list[RealtimeClient]
-) -> None:
-    client = make_client(realtime_server, heartbeat_interval=0.2, heartbeat_timeout=0.05)
+async def test_heartbeat_timeout_option(server: DevServer, clients: list[RealtimeClient]) -> None:
+    client = make_client(server, heartbeat_interval=0.2, heartbeat_timeout=0.05)
     clients.append(client)
     beats: list[str] = []
     client.on_heartbeat(beats.append)
     await client.connect()
-    realtime_server.faults.withhold_heartbeats = True
+    server.faults.withhold_heartbeats = True
     await eventually(lambda: "timeout" in beats)
     # A short timeout gives up on the very heartbeat that went unanswered.
     assert beats.count("sent") == beats.count("ok") + 1
@@ -303,51 +303,51 @@ def _server_tokens(server: DevServer, topic: str) -> list[str]:
 
 
 async def test_set_auth_is_sent_and_used_by_the_rejoin(
-    realtime_server: DevServer, clients: list[RealtimeClient]
+    server: DevServer, clients: list[RealtimeClient]
 ) -> None:
-    first = realtime_server.mint_key("authenticated", sub="u1")
-    client = make_client(realtime_server, access_token=first)
+    first = server.mint_key("authenticated", sub="u1")
+    client = make_client(server, access_token=first)
     clients.append(client)
     channel = client.channel("room1")
     await channel.subscribe()
-    assert _server_tokens(realtime_server, "realtime:room1") == [first]
+    assert _server_tokens(server, "realtime:room1") == [first]
 
-    second = realtime_server.mint_key("authenticated", sub="u1", session="2")
+    second = server.mint_key("authenticated", sub="u1", session="2")
     await client.set_auth(second)
     assert client.access_token == second
-    await eventually(lambda: _server_tokens(realtime_server, "realtime:room1") == [second])
+    await eventually(lambda: _server_tokens(server, "realtime:room1") == [second])
 
     # Refresh while disconnected (reconnects are refused until the token is set): only
     # the rejoin can carry the new token to the server.
     errors: list[BaseException] = []
     client.on_error(errors.append)
-    realtime_server.faults.refuse_connections(2, 503, "Error connecting to Realtime")
-    await realtime_server.faults.close_all(1012, "")
+    server.faults.refuse_connections(2, 503, "Error connecting to Realtime")
+    await server.faults.close_all(1012, "")
     await eventually(lambda: any(isinstance(e, ConnectionRefused) for e in errors))
     assert not client.is_connected
-    third = realtime_server.mint_key("authenticated", sub="u1", session="3")
+    third = server.mint_key("authenticated", sub="u1", session="3")
     await client.set_auth(third)
     await eventually(lambda: client.reconnects == 1 and channel.is_joined)
-    assert _server_tokens(realtime_server, "realtime:room1") == [third]
+    assert _server_tokens(server, "realtime:room1") == [third]
 
 
 async def test_secrets_never_reach_the_logs(
-    realtime_server: DevServer, clients: list[RealtimeClient], caplog: pytest.LogCaptureFixture
+    server: DevServer, clients: list[RealtimeClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    token = realtime_server.mint_key("authenticated", sub="u9")
-    client = make_client(realtime_server, access_token=token, heartbeat_interval=0.05)
+    token = server.mint_key("authenticated", sub="u9")
+    client = make_client(server, access_token=token, heartbeat_interval=0.05)
     clients.append(client)
     channel = client.channel("room1")
     await channel.subscribe()
-    newer = realtime_server.mint_key("authenticated", sub="u9", session="x")
+    newer = server.mint_key("authenticated", sub="u9", session="x")
     await client.set_auth(newer)
-    await realtime_server.faults.close_all(1000, "")
+    await server.faults.close_all(1000, "")
     await eventually(lambda: client.reconnects == 1 and channel.is_joined)
     await client.close()
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "phx_join" in text  # wire traffic was logged...
-    for secret in (realtime_server.anon_key, token, newer):
+    for secret in (server.anon_key, token, newer):
         assert secret not in text  # ...without any secret
         assert secret[-20:] not in text
 
@@ -356,24 +356,25 @@ async def test_secrets_never_reach_the_logs(
 
 
 async def test_on_message_sees_every_decoded_message(
-    realtime_server: DevServer, clients: list[RealtimeClient]
+    server: DevServer, clients: list[RealtimeClient]
 ) -> None:
-    client = make_client(realtime_server)
+    client = make_client(server)
     clients.append(client)
     seen: list[Message] = []
     client.on_message(seen.append)
     channel = client.channel("room1")
     await channel.subscribe()
-    await realtime_server.broadcast("room1", "e", {"x": 1})
+    await server.broadcast("room1", "e", {"x": 1})
     await eventually(lambda: any(m.event == "broadcast" for m in seen))
-    assert seen[0].event == "phx_reply" and seen[0].ref == channel.join_ref
+    assert seen[0].event == "phx_reply"
+    assert seen[0].ref == channel.join_ref
     assert seen[-1].payload == {"type": "broadcast", "event": "e", "payload": {"x": 1}}
 
 
 async def test_failing_callbacks_are_logged_and_processing_goes_on(
-    realtime_server: DevServer, clients: list[RealtimeClient], caplog: pytest.LogCaptureFixture
+    server: DevServer, clients: list[RealtimeClient], caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = make_client(realtime_server)
+    client = make_client(server)
     clients.append(client)
     received: list[int] = []
 
@@ -392,7 +393,7 @@ async def test_failing_callbacks_are_logged_and_processing_goes_on(
     channel.on_broadcast("*", explode).on_broadcast("*", explode_later).on_broadcast("*", record)
     await channel.subscribe()
     for n in range(3):
-        await realtime_server.broadcast("room1", "e", {"n": n})
+        await server.broadcast("room1", "e", {"n": n})
     await eventually(lambda: received == [0, 1, 2])
     failures = [r for r in caplog.records if r.exc_info and "callback" in r.getMessage()]
     assert any("callback bug" in str(r.exc_info[1]) for r in failures if r.exc_info)
@@ -400,9 +401,9 @@ async def test_failing_callbacks_are_logged_and_processing_goes_on(
 
 
 async def test_undecodable_frames_are_dropped(
-    realtime_server: DevServer, clients: list[RealtimeClient], caplog: pytest.LogCaptureFixture
+    server: DevServer, clients: list[RealtimeClient], caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = make_client(realtime_server, vsn="1.0.0")
+    client = make_client(server, vsn="1.0.0")
     clients.append(client)
     received: list[Any] = []
     channel = client.channel("room1")
@@ -410,8 +411,8 @@ async def test_undecodable_frames_are_dropped(
     await channel.subscribe()
     # A binary frame cannot be decoded under vsn 1.0.0: the client drops it and goes on.
     assert client._ws is not None
-    await _server_send_raw(realtime_server, b"\x09garbage")
-    await realtime_server.broadcast("room1", "e", {"still": "here"})
+    await _server_send_raw(server, b"\x09garbage")
+    await server.broadcast("room1", "e", {"still": "here"})
     await eventually(lambda: received == [{"still": "here"}])
     assert any("cannot be decoded" in r.getMessage() for r in caplog.records)
 
@@ -422,9 +423,9 @@ async def _server_send_raw(server: DevServer, frame: str | bytes) -> None:
 
 
 async def test_callbacks_registered_as_decorators(
-    realtime_server: DevServer, clients: list[RealtimeClient]
+    server: DevServer, clients: list[RealtimeClient]
 ) -> None:
-    client = make_client(realtime_server)
+    client = make_client(server)
     clients.append(client)
     opened: list[bool] = []
 
