@@ -1,0 +1,366 @@
+"""The relay: Supabase Realtime → Channels groups, plus Django signals in this process.
+
+Theory of operation
+-------------------
+One :class:`~supa_realtime.client.RealtimeClient` holds the upstream socket and joins one
+channel per configured subscription. Every frame it decodes reaches :meth:`Worker._on_message`
+(the client's raw hook), which does as little as possible on the receive path: it turns the
+frame into a typed group message (:func:`supa_realtime.events.group_message`), appends it to
+one ordered queue, and, only when someone listens, queues a signal event.
+
+A single sender task drains that queue. It takes everything that piled up while its previous
+Redis call was in flight, groups it by Channels group (keeping each group's order) and sends
+each group's share as one batch (:class:`supa_realtime.layers.GroupSender`). At low rates a
+batch is one message and adds no delay; under load batches grow and Redis round trips stay
+few. Deliveries the channel layer drops (a member channel at capacity) are counted, and logged
+at WARNING with the running total.
+
+If the queue passes ``max_pending`` frames (Redis slower than Supabase for a long while),
+the receive path waits for the sender to drain it, so the socket's TCP window pushes back on
+the server instead of memory growing without bound.
+
+Signals run in their own task (:meth:`Worker._signal_loop`) through ``Signal.asend_robust``,
+so a slow or failing receiver never holds up the relay; a receiver that raises is logged with
+its traceback. Its queue is bounded too (``max_signal_backlog``); events past the bound are
+counted and logged at WARNING, never dropped silently.
+
+After a reconnect, every relayed group gets a gap notice (:func:`supa_realtime.events.gap_message`)
+before any newer event: it is queued when the socket reopens, before the channels rejoin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal as os_signal
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import events, signals
+from .backoff import Backoff
+from .client import RealtimeClient
+from .conf import Subscription
+from .exceptions import JoinError, JoinTimeout
+from .groups import group_for
+from .layers import GroupSender
+from .phoenix import constants as c
+from .phoenix.message import Message
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Worker", "WorkerStats", "run_until_signalled"]
+
+_SIGNAL_FOR_EVENT: dict[str, tuple[Any, Callable[[Message], Any]]] = {
+    c.BROADCAST: (signals.broadcast_received, events.BroadcastReceived.from_message),
+    c.POSTGRES_CHANGES: (signals.postgres_change, events.PostgresChange.from_message),
+    c.PRESENCE_STATE: (signals.presence_changed, events.PresenceChanged.from_message),
+    c.PRESENCE_DIFF: (signals.presence_changed, events.PresenceChanged.from_message),
+}
+
+
+@dataclass
+class WorkerStats:
+    """Counters a running worker keeps (also logged when it stops)."""
+
+    frames_relayed: int = 0
+    batches_sent: int = 0
+    deliveries_dropped: int = 0
+    signals_sent: int = 0
+    signals_dropped: int = 0
+    receiver_errors: int = 0
+    reconnects: int = 0
+    gaps: int = 0
+
+
+class Worker:
+    """Relays the configured subscriptions into Channels groups.
+
+    Args:
+        url: the Supabase project URL (``https://<ref>.supabase.co``) or a Realtime URL.
+        key: the server key used as ``apikey``. Never logged.
+        subscriptions: what to join and relay (see :class:`supa_realtime.conf.Subscription`).
+        layer: the channel layer to relay into.
+        vsn: serializer version of the upstream socket.
+        heartbeat_interval: seconds between heartbeats.
+        push_timeout: seconds to wait for a join or push reply.
+        reconnect: the reconnect backoff policy.
+        max_pending: frames queued for Redis before the receive path waits.
+        max_signal_backlog: signal events queued before new ones are counted and dropped.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        key: str,
+        subscriptions: Sequence[Subscription],
+        layer: Any,
+        vsn: str = c.VSN_2,
+        heartbeat_interval: float = c.HEARTBEAT_INTERVAL_S,
+        push_timeout: float = c.PUSH_TIMEOUT_S,
+        reconnect: Backoff | None = None,
+        max_pending: int = 100_000,
+        max_signal_backlog: int = 10_000,
+    ) -> None:
+        if layer is None:
+            raise ValueError("the worker needs a channel layer (CHANNEL_LAYERS is not set)")
+        self.subscriptions = tuple(subscriptions)
+        self.stats = WorkerStats()
+        self._sender = GroupSender(layer)
+        self._by_topic = {s.full_topic: s for s in self.subscriptions}
+        self._groups = {topic: group_for(topic) for topic in self._by_topic}
+        self._pending: deque[tuple[str, dict[str, Any]]] = deque()
+        self._max_pending = max_pending
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._signal_queue: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue(max_signal_backlog)
+        self._lost_at: float | None = None
+        self._opened_once = False
+        self._stopping = False
+        self._client = RealtimeClient(
+            url,
+            key,
+            vsn=vsn,
+            heartbeat_interval=heartbeat_interval,
+            timeout=push_timeout,
+            reconnect_backoff=reconnect or Backoff(),
+        )
+        self._client.on_open(self._on_open)
+        self._client.on_close(self._on_close)
+        self._client.on_message(self._on_message)
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> Worker:
+        """A worker configured from ``settings.SUPA_REALTIME`` (keyword arguments win)."""
+        from channels.layers import get_channel_layer
+
+        from .conf import settings as realtime_settings
+        from .exceptions import ConfigurationError
+
+        url = overrides.pop("url", None) or realtime_settings.URL
+        key = overrides.pop("key", None) or realtime_settings.KEY
+        if not url:
+            raise ConfigurationError(
+                "set SUPA_REALTIME['URL'] (or the SUPABASE_URL environment variable) to your "
+                "Supabase project URL"
+            )
+        if not key:
+            raise ConfigurationError(
+                "set SUPA_REALTIME['KEY'] (or the SUPABASE_KEY environment variable) to your "
+                "Supabase server key"
+            )
+        reconnect = realtime_settings.RECONNECT
+        kwargs: dict[str, Any] = {
+            "subscriptions": realtime_settings.SUBSCRIPTIONS,
+            "layer": get_channel_layer(realtime_settings.CHANNEL_LAYER),
+            "vsn": realtime_settings.VSN,
+            "heartbeat_interval": realtime_settings.HEARTBEAT_INTERVAL,
+            "push_timeout": realtime_settings.PUSH_TIMEOUT,
+            "reconnect": Backoff(
+                initial=reconnect.initial_delay,
+                max_delay=reconnect.max_delay,
+                max_retries=reconnect.max_retries,
+            ),
+        }
+        kwargs.update(overrides)
+        return cls(url=url, key=key, **kwargs)
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, join every subscription and relay until ``stop`` is set; then leave the
+        channels, deliver what is still queued and close."""
+        tasks = [
+            asyncio.create_task(self._send_loop(), name="supa_realtime.worker.send"),
+            asyncio.create_task(self._signal_loop(), name="supa_realtime.worker.signals"),
+        ]
+        try:
+            await self._client.connect()
+            for sub in self.subscriptions:
+                await self._join(sub)
+            await stop.wait()
+        finally:
+            self._stopping = True
+            await self._shutdown(tasks)
+
+    async def _join(self, sub: Subscription) -> None:
+        # self: false — what this worker sends must never come back to it and be relayed twice.
+        channel = self._client.channel(
+            sub.full_topic,
+            broadcast={"self": False, "ack": False},
+            presence={"enabled": sub.presence},
+            private=sub.private,
+        )
+        for binding in sub.postgres_changes:
+            # Frames are relayed from the raw message hook; the binding only has to be joined.
+            channel.on_postgres_changes(
+                binding.event,
+                _ignore,
+                schema=binding.schema,
+                table=binding.table,
+                filter=binding.filter,
+            )
+        group = self._groups[sub.full_topic]
+        try:
+            await channel.subscribe()
+        except (JoinError, JoinTimeout) as exc:
+            # The channel keeps retrying on the client's rejoin schedule.
+            logger.error("%s; retrying in the background (group %s)", exc, group)
+            return
+        logger.info("joined %s, relaying to group %s", sub.full_topic, group)
+
+    async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
+        try:
+            await asyncio.wait_for(self._client.remove_all_channels(), timeout=5)
+        except (TimeoutError, OSError) as exc:
+            logger.warning("could not leave every channel before closing: %s", exc)
+        await self._client.close()
+        # Deliver what was received before the close, then stop the helpers.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wait_drained(), timeout=5)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        s = self.stats
+        logger.info(
+            "worker stopped: %d frames relayed in %d batches, %d deliveries dropped, "
+            "%d reconnects, %d signal events dropped",
+            s.frames_relayed,
+            s.batches_sent,
+            s.deliveries_dropped,
+            s.reconnects,
+            s.signals_dropped,
+        )
+
+    async def _wait_drained(self) -> None:
+        while self._pending:
+            self._drained.clear()
+            self._wake.set()
+            await self._drained.wait()
+
+    # -- client hooks ----------------------------------------------------------------------
+
+    def _on_open(self) -> None:
+        if self._opened_once and self._lost_at is not None:
+            now = time.time()
+            self.stats.reconnects += 1
+            self.stats.gaps += 1
+            for topic, group in self._groups.items():
+                self._pending.append((group, events.gap_message(topic, self._lost_at, now)))
+            self._wake.set()
+        self._opened_once = True
+        self._lost_at = None
+
+    def _on_close(self, code: int | None, reason: str) -> None:
+        if not self._stopping and self._lost_at is None:
+            self._lost_at = time.time()
+
+    def _on_message(self, msg: Message) -> Awaitable[None] | None:
+        group = self._groups.get(msg.topic)
+        if group is None:
+            return None
+        message = events.group_message(msg)
+        if message is None:
+            return None
+        if msg.event == c.BROADCAST:
+            sub = self._by_topic[msg.topic]
+            if sub.broadcast != "*" and not sub.wants_broadcast(message.get("event", "")):
+                return None
+        self._pending.append((group, message))
+        self._wake.set()
+        hook = _SIGNAL_FOR_EVENT.get(msg.event)
+        if hook is not None and hook[0].receivers:
+            self._queue_signal(hook[0], hook[1], msg)
+        if len(self._pending) >= self._max_pending:
+            return self._wait_below_limit()
+        return None
+
+    async def _wait_below_limit(self) -> None:
+        while len(self._pending) >= self._max_pending:
+            self._drained.clear()
+            await self._drained.wait()
+
+    def _queue_signal(self, sig: Any, build: Callable[[Message], Any], msg: Message) -> None:
+        try:
+            self._signal_queue.put_nowait((sig, build(msg)))
+        except asyncio.QueueFull:
+            self.stats.signals_dropped += 1
+            if self.stats.signals_dropped in (1, 10, 100) or self.stats.signals_dropped % 1000 == 0:
+                logger.warning(
+                    "signal receivers are too slow: %d events dropped so far (backlog %d)",
+                    self.stats.signals_dropped,
+                    self._signal_queue.maxsize,
+                )
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        pending = self._pending
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while pending:
+                by_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
+                for _ in range(len(pending)):
+                    group, message = pending.popleft()
+                    by_group[group].append(message)
+                for group, messages in by_group.items():
+                    await self._send(group, messages)
+            self._drained.set()
+
+    async def _send(self, group: str, messages: list[dict[str, Any]]) -> None:
+        try:
+            dropped = await self._sender.send(group, messages)
+        except (OSError, ConnectionError) as exc:
+            # Redis is unreachable: these messages are lost for this group. Count and say so.
+            dropped = len(messages)
+            logger.error("channel layer send to %s failed (%s); %d lost", group, exc, dropped)
+        stats = self.stats
+        stats.frames_relayed += len(messages)
+        stats.batches_sent += 1
+        if dropped:
+            stats.deliveries_dropped += dropped
+            logger.warning(
+                "%d deliveries to group %s dropped: a member channel is at its channel layer "
+                "capacity (raise CHANNEL_LAYERS capacity or read faster); %d dropped so far",
+                dropped,
+                group,
+                stats.deliveries_dropped,
+            )
+
+    async def _signal_loop(self) -> None:
+        queue = self._signal_queue
+        while True:
+            sig, event = await queue.get()
+            responses = await sig.asend_robust(sender=Worker, event=event)
+            self.stats.signals_sent += 1
+            for receiver, result in responses:
+                if isinstance(result, Exception):
+                    self.stats.receiver_errors += 1
+                    logger.error(
+                        "signal receiver %r raised while handling %r; the relay goes on",
+                        receiver,
+                        event,
+                        exc_info=result,
+                    )
+
+
+def _ignore(change: Any) -> None:
+    return None
+
+
+async def run_until_signalled(worker: Worker) -> None:
+    """Run ``worker`` until SIGTERM or SIGINT, then stop it cleanly."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (os_signal.SIGTERM, os_signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await worker.run(stop)
+    finally:
+        for sig in (os_signal.SIGTERM, os_signal.SIGINT):
+            loop.remove_signal_handler(sig)
