@@ -82,7 +82,10 @@ async def check_prerequisites(conn: AsyncConnection[Any], *, plugin: str = DEFAU
             setting="REPLICATION",
         )
 
-    allowed = await _value(conn, "SELECT current_setting('output_plugin_libraries', true)")
+    try:
+        allowed = await _value(conn, "SELECT current_setting('output_plugin_libraries', true)")
+    except psycopg.errors.InsufficientPrivilege:
+        allowed = None  # only superusers may read it; create_slot reports a refusal
     if allowed is not None:
         names = [name.strip().strip('"') for name in str(allowed).split(",")]
         if plugin not in names:

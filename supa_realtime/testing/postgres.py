@@ -354,11 +354,27 @@ def running_postgres(
         server.stop()
 
 
+_shared: list[PostgresServer] = []
+_shared_users = 0
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """A throwaway cluster (``wal_level=logical``) shared by the whole test session."""
-    with running_postgres() as server:
-        yield server
+    """A throwaway cluster (``wal_level=logical``) shared by the whole test session.
+
+    Test modules that import this fixture themselves still share the one cluster: it is
+    started by the first user and stopped when the last one is torn down.
+    """
+    global _shared_users
+    if not _shared:
+        _shared.append(start_postgres())
+    _shared_users += 1
+    try:
+        yield _shared[0]
+    finally:
+        _shared_users -= 1
+        if _shared_users == 0:
+            _shared.pop().stop()
 
 
 @pytest.fixture
