@@ -19,7 +19,8 @@ def test_jitter_scales_within_bounds() -> None:
     assert high(1) == 1.0
     assert low(1) == pytest.approx(0.5, abs=1e-5)
     real = Backoff(initial=1.0, max_delay=1.0, jitter=0.25)
-    assert all(0.75 <= (d := real(n)) is not None and d <= 1.0 for n in range(1, 50))
+    delays = [real(n) for n in range(1, 50)]
+    assert all(d is not None and 0.75 <= d <= 1.0 for d in delays)
 
 
 def test_max_retries() -> None:
