@@ -211,7 +211,7 @@ class Worker:
             # The channel keeps retrying on the client's rejoin schedule.
             logger.error("%s; retrying in the background (group %s)", exc, group)
             return
-        logger.info("joined %s, relaying to group %s", sub.full_topic, group)
+        logger.info("relaying %s to group %s", sub.full_topic, group)
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
         try:

@@ -40,6 +40,8 @@ import pytest_asyncio
 import redis
 from channels_redis.core import RedisChannelLayer
 
+from supa_realtime.layers import unpack
+
 __all__ = [
     "GroupCapture",
     "RedisServer",
@@ -171,7 +173,8 @@ class GroupCapture:
         while True:
             message = await self.layer.receive(self.channel)
             async with self._changed:
-                self.messages.append(message)
+                # Batches from the worker are unpacked, as consumers see them.
+                self.messages.extend(unpack(message))
                 self._changed.notify_all()
 
     async def wait_for(
