@@ -1,4 +1,4 @@
-"""Fault injection (PROTOCOL.md §10.11): each fault, seen from a raw socket or the official client."""
+"""Fault injection (PROTOCOL.md §10.11), seen from a raw socket or the official client."""
 
 from __future__ import annotations
 
