@@ -24,6 +24,7 @@ assumes (Erlang's JSON encoder and JavaScript both do).
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import orjson
@@ -37,6 +38,7 @@ Role = Literal["client", "server"]
 __all__ = ["Role", "Serializer", "V1Serializer", "V2Serializer", "excerpt", "serializer_for"]
 
 _EXCERPT = 120
+_NESTING_CHECK = 512  # fewer opening brackets than this cannot nest dangerously deep
 _BYTES_TYPES = (bytes, bytearray, memoryview)
 
 
@@ -54,7 +56,23 @@ def dumps(value: Any) -> str:
         raise LocalProtocolError(f"payload cannot be encoded as JSON: {exc}") from None
 
 
+def _may_nest_deeply(data: str | bytes) -> bool:
+    if isinstance(data, str):
+        return data.count("[") + data.count("{") > _NESTING_CHECK
+    return data.count(b"[") + data.count(b"{") > _NESTING_CHECK
+
+
 def _loads(data: str | bytes, what: str) -> Any:
+    # orjson recurses on the C stack without a limit: a frame of a few hundred thousand
+    # nested brackets crashes the process. The standard library's decoder counts its depth
+    # and raises RecursionError instead, so it vets the rare frames that could be that deep.
+    if _may_nest_deeply(data):
+        try:
+            json.loads(data)
+        except RecursionError:
+            raise RemoteProtocolError(f"{what} is nested too deeply: {excerpt(data)}") from None
+        except ValueError:
+            pass  # not JSON at all: orjson says why below
     try:
         return orjson.loads(data)
     except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
