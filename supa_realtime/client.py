@@ -34,6 +34,7 @@ import contextlib
 import inspect
 import logging
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -107,18 +108,18 @@ def build_url(url: str, api_key: str, vsn: str, params: Mapping[str, str] | None
 
 
 class _Redactor:
-    """Replaces known secrets in text."""
+    """Replaces known secrets in text: the API key and the most recent access tokens."""
 
-    def __init__(self) -> None:
-        self._secrets: set[str] = set()
+    def __init__(self, api_key: str, keep: int = 8) -> None:
+        self._fixed = {api_key, quote(api_key, safe="")}
+        self._recent: deque[str] = deque(maxlen=keep)
 
     def add(self, secret: str | None) -> None:
-        if secret:
-            self._secrets.add(secret)
-            self._secrets.add(quote(secret, safe=""))
+        if secret and secret not in self._recent:
+            self._recent.append(secret)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
+        for secret in (*self._fixed, *self._recent, *(quote(s, safe="") for s in self._recent)):
             if secret in text:
                 text = text.replace(secret, _REDACTED)
         return text
@@ -227,8 +228,7 @@ class RealtimeClient:
             raise ConfigurationError("heartbeat_interval and timeout must be positive")
         if push_buffer_size < 0:
             raise ConfigurationError("push_buffer_size must not be negative")
-        self._redact = _Redactor()
-        self._redact.add(api_key)
+        self._redact = _Redactor(api_key)
         self._redact.add(access_token)
         self._url = build_url(url, api_key, vsn, params)
         self._safe_url = build_url(url, _REDACTED, vsn, params).replace(quote(_REDACTED), _REDACTED)
@@ -499,7 +499,14 @@ class RealtimeClient:
 
     async def _supervise(self, ws: ClientConnection) -> None:
         while True:
-            code, reason = await self._serve(ws)
+            try:
+                code, reason = await self._serve(ws)
+            except Exception:
+                # A bug in our own receive path must not end the client: drop the socket
+                # and start over like after any other unexpected close.
+                logger.exception("the connection handler failed; reconnecting")
+                await ws.close(c.CLOSE_INTERNAL_ERROR, "client error")
+                code, reason = c.CLOSE_INTERNAL_ERROR, "client error"
             if self._closing:
                 return
             logger.info(

@@ -457,3 +457,36 @@ async def test_async_and_sync_callbacks(server: DevServer, make: Factory) -> Non
     await channel.subscribe()
     await server.broadcast("room1", "e", {})
     await eventually(lambda: sorted(got) == ["async", "sync"])
+
+
+async def test_postgres_changes_binding_mismatch_is_a_channel_error(
+    server: DevServer, make: Factory
+) -> None:
+    client = make(timeout=3.0)
+    statuses: list[str] = []
+    channel = client.channel("db")
+    channel.on_postgres_changes("INSERT", lambda c: None, table="todos")
+    server.faults.reply_delay = 0.5  # hold the real reply back...
+    task = asyncio.ensure_future(channel.subscribe(lambda s, e: statuses.append(s)))
+    await eventually(lambda: server.subscribers("db") == 1)
+    (conn,) = server.context.connections
+    # ...and answer first with bindings that do not match the client's.
+    wrong = {"postgres_changes": [{"id": 7, "event": "INSERT", "schema": "public", "table": "x"}]}
+    frame = server.context.hub.encode(
+        conn.vsn,
+        Message(
+            "realtime:db",
+            "phx_reply",
+            {"status": "ok", "response": wrong},
+            ref=channel.join_ref,
+            join_ref=channel.join_ref,
+        ),
+    )
+    assert isinstance(frame, str)
+    await conn._send({"type": "websocket.send", "text": frame})  # overtakes the queue
+    with pytest.raises(JoinError, match="mismatch between server and client bindings"):
+        await task
+    server.faults.reply_delay = 0.0
+    await eventually(lambda: channel.state is ChannelState.CLOSED)
+    assert statuses == ["CHANNEL_ERROR", "CLOSED"]
+    assert client.get_channels() == []
