@@ -1,0 +1,67 @@
+"""``manage.py realtime_devserver`` as a real process: prints URL and keys, serves, exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import websockets
+
+pytestmark = pytest.mark.asyncio
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def read_settings(process: asyncio.subprocess.Process) -> dict[str, str]:
+    assert process.stdout is not None
+    found: dict[str, str] = {}
+    async with asyncio.timeout(20):
+        while "SUPABASE_SERVICE_ROLE_KEY" not in found:
+            line = (await process.stdout.readline()).decode()
+            if not line:
+                raise AssertionError("the command ended before printing its keys")
+            name, sep, value = line.strip().partition("=")
+            if sep:
+                found[name] = value
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_command_serves_until_signalled(sig: signal.Signals) -> None:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+    env.pop("SUPABASE_JWT_SECRET", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "manage.py",
+        "realtime_devserver",
+        "--port",
+        "0",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        printed = await read_settings(process)
+        assert printed["SUPABASE_URL"].startswith("http://127.0.0.1:")
+        assert (
+            printed["REALTIME_URL"]
+            == printed["SUPABASE_URL"].replace("http", "ws") + "/realtime/v1"
+        )
+        url = f"{printed['REALTIME_URL']}/websocket?apikey={printed['SUPABASE_ANON_KEY']}&vsn=2.0.0"
+        async with websockets.connect(url) as ws:
+            await ws.send('[null,"1","phoenix","heartbeat",{}]')
+            reply = await asyncio.wait_for(ws.recv(), 5)
+        assert reply == '[null,"1","phoenix","phx_reply",{"status":"ok","response":{}}]'
+        process.send_signal(sig)
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+        assert process.returncode == 0, stderr.decode()[-2000:]
+        assert printed["SUPABASE_ANON_KEY"] not in stderr.decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
