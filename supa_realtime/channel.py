@@ -368,10 +368,16 @@ class RealtimeChannel:
     async def _fire(self, event: str, payload: Any, *, binary: bool = False) -> None:
         """A push that expects no reply: sent now if joined, else buffered."""
         push = _Push(event, payload, binary, None)
+        await self._send_or_enqueue(push)
+
+    async def _send_or_enqueue(self, push: _Push) -> None:
         if self._can_send():
-            await self._send_push(push)
-        else:
-            self._enqueue(push)
+            try:
+                await self._send_push(push)
+                return
+            except NotConnectedError:
+                pass  # the socket just closed: keep the push for the rejoin
+        self._enqueue(push)
 
     async def _request(
         self,
@@ -387,10 +393,10 @@ class RealtimeChannel:
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         push = _Push(event, payload, binary, future)
         try:
-            if direct or self._can_send():
+            if direct:
                 await self._send_push(push)
             else:
-                self._enqueue(push)
+                await self._send_or_enqueue(push)
             try:
                 reply = await asyncio.wait_for(future, timeout)
             except TimeoutError:

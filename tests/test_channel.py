@@ -490,3 +490,31 @@ async def test_postgres_changes_binding_mismatch_is_a_channel_error(
     await eventually(lambda: channel.state is ChannelState.CLOSED)
     assert statuses == ["CHANNEL_ERROR", "CLOSED"]
     assert client.get_channels() == []
+
+
+async def test_interop_with_the_official_python_client(server: DevServer, make: Factory) -> None:
+    from realtime import AsyncRealtimeClient
+
+    official = AsyncRealtimeClient(server.ws_url, server.anon_key)
+    theirs_got: list[Any] = []
+    ours_got: list[dict[str, Any]] = []
+    joined: list[str] = []
+    try:
+        their_channel = official.channel("room1")
+        their_channel.on_broadcast("from-ours", lambda m: theirs_got.append(m["payload"]))
+        await their_channel.subscribe()
+        await eventually(lambda: server.subscribers("room1") == 1)
+
+        ours = make()  # vsn 2.0.0: our broadcasts travel as binary kind 3
+        channel = ours.channel("room1", presence={"key": "ours"})
+        channel.on_broadcast("from-theirs", ours_got.append)
+        channel.on_presence_join(lambda key, cur, new: joined.append(key))
+        await channel.subscribe()
+        await channel.send_broadcast("from-ours", {"n": 1})
+        await their_channel.send_broadcast("from-theirs", {"n": 2})
+        await their_channel.track({"who": "official"})
+        await eventually(lambda: theirs_got == [{"n": 1}])
+        await eventually(lambda: payloads(ours_got) == [{"n": 2}])
+        await eventually(lambda: len(joined) == 1)
+    finally:
+        await official.close()
