@@ -606,7 +606,9 @@ class RealtimeClient:
         try:
             while True:
                 await asyncio.sleep(max(0.0, next_beat - loop.time()))
-                next_beat += interval
+                now = loop.time()
+                # Fixed schedule; after a stall (a blocked loop) start afresh, no burst.
+                next_beat = next_beat + interval if next_beat + interval > now else now + interval
                 ref = self._refs.next()
                 self._hb_pending = ref
                 await self._send_frame(ws, Message(c.PHOENIX_TOPIC, c.HEARTBEAT, {}, ref=ref))
