@@ -57,6 +57,8 @@ def dumps(value: Any) -> str:
 
 
 def _may_nest_deeply(data: str | bytes) -> bool:
+    if len(data) <= 2 * _NESTING_CHECK:  # too short to hold that many pairs of brackets
+        return False
     if isinstance(data, str):
         return data.count("[") + data.count("{") > _NESTING_CHECK
     return data.count(b"[") + data.count(b"{") > _NESTING_CHECK
