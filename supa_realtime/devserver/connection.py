@@ -65,6 +65,13 @@ def redact(text: str) -> str:
     return _SECRET_RE.sub("<redacted>", text)
 
 
+def _frame_size(data: str | bytes, limit: int) -> int:
+    """Bytes on the wire; text is only encoded when its length alone cannot settle it."""
+    if isinstance(data, bytes) or len(data) * 4 <= limit:
+        return len(data)
+    return len(data.encode("utf-8", "surrogatepass"))
+
+
 class _Close:
     __slots__ = ("code", "reason")
 
@@ -198,12 +205,13 @@ class Connection:
             if self._closing:
                 continue
             max_bytes = self.context.options.limits.max_frame_bytes
-            if len(data) > max_bytes:
+            size = _frame_size(data, max_bytes)
+            if size > max_bytes:
                 logger.info(
-                    "socket %s sent %d bytes (limit %d), closing", self.peer, len(data), max_bytes
+                    "socket %s sent %d bytes (limit %d), closing", self.peer, size, max_bytes
                 )
                 self._queue_close(
-                    c.CLOSE_MESSAGE_TOO_BIG, f"frame of {len(data)} bytes exceeds {max_bytes}"
+                    c.CLOSE_MESSAGE_TOO_BIG, f"frame of {size} bytes exceeds {max_bytes}"
                 )
                 continue
             self._handle_frame(data)

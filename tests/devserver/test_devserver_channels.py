@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import orjson
 import pytest
@@ -116,7 +117,7 @@ async def test_leave_of_unjoined_topic_still_ok(realtime_server: DevServer) -> N
     assert (reply.ref, reply.status, reply.response) == (ref, "ok", {})
 
 
-async def test_channel_limit_exact_reason(realtime_server_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_channel_limit_exact_reason(realtime_server_factory: Any) -> None:
     server = await realtime_server_factory(limits=Limits(max_channels_per_client=2))
     async with await RawClient.connect(server) as client:
         assert (await client.join("a")).status == "ok"
@@ -156,7 +157,7 @@ async def test_sb_access_token_falls_back_to_socket_key(realtime_server: DevServ
     assert reply.status == "ok"
 
 
-async def test_join_error_delay_does_not_block_the_socket(realtime_server_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_join_error_delay_does_not_block_the_socket(realtime_server_factory: Any) -> None:
     server = await realtime_server_factory(join_error_delay=0.5)
     async with await RawClient.connect(server) as client:
         await client.send('["1","1","realtime:","phx_join",{"config":{}}]')

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
+import jwt as pyjwt
 import orjson
 import pytest
 import websockets
@@ -72,10 +75,7 @@ async def test_socket_path_without_gateway_prefix(realtime_server: DevServer) ->
             "Failed to validate JWT signature",
         ),
         (
-            lambda s: (
-                mint_key(s, "anon", role_missing=True)
-                and __import__("jwt").encode({"exp": 9999999999}, s, algorithm="HS256")
-            ),
+            lambda s: pyjwt.encode({"exp": 9_999_999_999}, s, algorithm="HS256"),
             401,
             "Fields `role` and `exp` are required in JWT",
         ),
@@ -83,9 +83,9 @@ async def test_socket_path_without_gateway_prefix(realtime_server: DevServer) ->
     ids=["missing", "expired", "not-a-jwt", "bad-signature", "no-role"],
 )
 async def test_handshake_refusals_exact(
-    realtime_server: DevServer, make_token: object, status: int, error: str
+    realtime_server: DevServer, make_token: Callable[[str], str], status: int, error: str
 ) -> None:
-    token = make_token(realtime_server.jwt_secret)  # type: ignore[operator]
+    token = make_token(realtime_server.jwt_secret)
     query = "vsn=2.0.0" + (f"&apikey={token}" if token else "")
     got_status, body, content_type = await refusal(ws(realtime_server, query))
     assert (got_status, orjson.loads(body)) == (status, {"error": error})
@@ -117,14 +117,14 @@ async def test_unknown_websocket_path_is_404(realtime_server: DevServer) -> None
     assert orjson.loads(body) == {"errors": {"detail": "Not Found"}}
 
 
-async def test_too_many_connected_users(realtime_server_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_too_many_connected_users(realtime_server_factory: Any) -> None:
     server = await realtime_server_factory(limits=Limits(max_concurrent_users=1))
     async with await RawClient.connect(server):
         status, body, _ = await refusal(ws(server, f"vsn=2.0.0&apikey={server.anon_key}"))
     assert (status, orjson.loads(body)) == (429, {"error": "Too many connected users"})
 
 
-async def test_refusal_delay_is_applied(realtime_server_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_refusal_delay_is_applied(realtime_server_factory: Any) -> None:
     server = await realtime_server_factory(connect_error_delay=0.3)
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -181,7 +181,7 @@ async def test_malformed_frame_log_never_carries_tokens(
     assert token[:40] not in logged
 
 
-async def test_oversize_frame_closes_only_that_connection(realtime_server_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_oversize_frame_closes_only_that_connection(realtime_server_factory: Any) -> None:
     server = await realtime_server_factory(limits=Limits(max_frame_bytes=10_000))
     async with await RawClient.connect(server) as big, await RawClient.connect(server) as other:
         await big.send("[" + " " * 10_001 + "]")
@@ -205,7 +205,7 @@ async def test_default_frame_limit_is_five_megabytes(realtime_server: DevServer)
         assert info.value.rcvd.code == 1009
 
 
-async def test_idle_socket_is_closed(realtime_server_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_idle_socket_is_closed(realtime_server_factory: Any) -> None:
     server = await realtime_server_factory(idle_timeout=0.3)
     async with await RawClient.connect(server) as client:
         with pytest.raises(ConnectionClosed) as info:
@@ -215,7 +215,7 @@ async def test_idle_socket_is_closed(realtime_server_factory) -> None:  # type: 
     await eventually(lambda: server.connections == 0)
 
 
-async def test_inbound_frames_keep_the_socket_open(realtime_server_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_inbound_frames_keep_the_socket_open(realtime_server_factory: Any) -> None:
     server = await realtime_server_factory(idle_timeout=1.0)
     async with await RawClient.connect(server) as client:
         for n in range(15):
@@ -226,7 +226,7 @@ async def test_inbound_frames_keep_the_socket_open(realtime_server_factory) -> N
         assert server.connections == 1
 
 
-async def test_stop_closes_sockets_and_connection_count(realtime_server_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_stop_closes_sockets_and_connection_count(realtime_server_factory: Any) -> None:
     server = await realtime_server_factory()
     client = await RawClient.connect(server)
     await eventually(lambda: server.connections == 1)
