@@ -90,13 +90,15 @@ async def receive(kind: str, port: int, key: str, frames: int) -> tuple[int, flo
         ours = RealtimeClient(url, key, vsn="2.0.0" if kind == "ours-v2" else "1.0.0")
         await ours.channel("bench").on_broadcast("tick", tick).subscribe()
         closer = ours.close
-    sender = subprocess.Popen([sys.executable, "-c", SENDER, str(port), key, str(frames)], cwd=ROOT)
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SENDER, str(port), key, str(frames), cwd=ROOT
+    )
     deadline = time.monotonic() + 60
     while len(times) < frames and time.monotonic() < deadline:
-        if sender.poll() is not None and times and time.perf_counter() - times[-1] > 2:
+        if sender.returncode is not None and times and time.perf_counter() - times[-1] > 2:
             break
         await asyncio.sleep(0.05)
-    sender.wait(timeout=30)
+    await sender.wait()
     await closer()
     span = times[-1] - times[0] if len(times) > 1 else float("nan")
     return len(times), span
@@ -135,7 +137,7 @@ def receive_path(frames: int) -> None:
         print(f"{vsn:<10} {frames:>9} {frames / elapsed:>10.0f}")
 
 
-async def main() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=20000)
     args = parser.parse_args()
@@ -154,7 +156,7 @@ async def main() -> None:
         port = int(port_text)
         print(f"{'receiver':<10} {'received':>9} {'lost':>6} {'frames/s':>10}")
         for kind in ("ours-v2", "ours-v1", "official"):
-            got, span = await receive(kind, port, key, args.frames)
+            got, span = asyncio.run(receive(kind, port, key, args.frames))
             rate = (got - 1) / span if got > 1 else 0.0
             print(f"{kind:<10} {got:>9} {args.frames - got:>6} {rate:>10.0f}")
     finally:
@@ -164,4 +166,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
