@@ -10,7 +10,7 @@ Runs, in one go and on the same server, Redis and receiver:
 The server runs in its own process and is fed with REST batch broadcasts from a third
 process, so that producing frames does not share this process's core. A receiver process
 joins a fresh channel to the group and counts what arrives (unpacking ``realtime.batch``).
-Frames/s = frames received / (last receipt − first frame sent). Lost = sent − received.
+Frames/s = frames received / (last receipt - first frame sent). Lost = sent - received.
 
     python bench/relay.py [--frames 20000] [--runs 1]
 
@@ -39,7 +39,6 @@ import django  # noqa: E402
 
 django.setup()
 
-import orjson  # noqa: E402
 import websockets  # noqa: E402
 from channels_redis.core import RedisChannelLayer  # noqa: E402
 from channels_redis.pubsub import RedisPubSubChannelLayer  # noqa: E402
@@ -183,8 +182,7 @@ async def our_relay(
 ) -> None:
     worker = Worker(url=http_url, key=key, subscriptions=[Subscription(topic="bench")], layer=layer)
     task = asyncio.ensure_future(worker.run(stop))
-    while not worker._client.get_channels() or not worker._client.get_channels()[0].is_joined:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(worker.ready.wait(), 30)
     ready.set()
     await task
 

@@ -121,6 +121,8 @@ class Worker:
         self._lost_at: float | None = None
         self._opened_once = False
         self._stopping = False
+        #: Set once every subscription has been joined (or handed to background retries).
+        self.ready = asyncio.Event()
         self._client = RealtimeClient(
             url,
             key,
@@ -182,6 +184,7 @@ class Worker:
             await self._client.connect()
             for sub in self.subscriptions:
                 await self._join(sub)
+            self.ready.set()
             await stop.wait()
         finally:
             self._stopping = True
