@@ -8,10 +8,16 @@ import signal
 import sys
 from pathlib import Path
 
+import orjson
+import psycopg
 import pytest
 import websockets
 
+from supa_realtime.testing.postgres import postgres_dsn, postgres_server
+
 pytestmark = pytest.mark.asyncio
+
+__all__ = ["postgres_dsn", "postgres_server"]  # fixtures used here
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,6 +67,62 @@ async def test_command_serves_until_signalled(sig: signal.Signals) -> None:
         _, stderr = await asyncio.wait_for(process.communicate(), 20)
         assert process.returncode == 0, stderr.decode()[-2000:]
         assert printed["SUPABASE_ANON_KEY"] not in stderr.decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_command_delivers_wal_changes(postgres_dsn: str) -> None:
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE todos (id bigint PRIMARY KEY, title text)")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "manage.py",
+        "realtime_devserver",
+        "--port",
+        "0",
+        "--database-url",
+        postgres_dsn,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        printed = await read_settings(process)
+        url = f"{printed['REALTIME_URL']}/websocket?apikey={printed['SUPABASE_ANON_KEY']}"
+        async with websockets.connect(url) as ws:
+            binding = {"event": "INSERT", "schema": "public", "table": "todos", "filter": "id=eq.2"}
+            await ws.send(
+                orjson.dumps(
+                    {
+                        "topic": "realtime:db",
+                        "event": "phx_join",
+                        "ref": "1",
+                        "join_ref": None,
+                        "payload": {"config": {"postgres_changes": [binding]}},
+                    }
+                ).decode()
+            )
+            reply = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert reply["payload"]["status"] == "ok"
+            with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+                conn.execute("INSERT INTO todos VALUES (1, 'one')")
+                conn.execute("INSERT INTO todos VALUES (2, 'two')")
+            async with asyncio.timeout(20):
+                while True:
+                    frame = orjson.loads(await ws.recv())
+                    if frame["event"] == "postgres_changes":
+                        break
+        assert frame["payload"]["data"]["record"] == {"id": 2, "title": "two"}
+        assert frame["payload"]["ids"] == [
+            reply["payload"]["response"]["postgres_changes"][0]["id"]
+        ]
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, stderr.decode()[-2000:]
     finally:
         if process.returncode is None:
             process.kill()

@@ -7,10 +7,12 @@ import logging
 import os
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from supa_realtime.devserver import LOCAL_DEV_JWT_SECRET, DevServer
 from supa_realtime.devserver.runner import run_until_signalled
+from supa_realtime.devserver.wal import WalReader
+from supa_realtime.exceptions import PrerequisiteError
 
 DEFAULT_PORT = 54321
 """The port of the Supabase CLI's local gateway, so ``SUPABASE_URL=http://127.0.0.1:54321``
@@ -28,6 +30,7 @@ class Command(BaseCommand):
     server_class: type[DevServer] = DevServer
     # It needs no settings of its own, so a project without SUPA_REALTIME can run it.
     requires_system_checks: list[str] = []
+    _reading_wal = False
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="Address (default 127.0.0.1).")
@@ -42,6 +45,19 @@ class Command(BaseCommand):
             default=None,
             help="HMAC secret of the tokens (default: $SUPABASE_JWT_SECRET, else the "
             "Supabase CLI's public local development secret).",
+        )
+        parser.add_argument(
+            "--database-url",
+            default=None,
+            help="Read database changes from this PostgreSQL database's WAL (wal2json, "
+            "wal_level=logical) and deliver them as postgres_changes. Without it, changes "
+            "only come from DevServer.emit_change().",
+        )
+        parser.add_argument(
+            "--publication",
+            default=None,
+            help="With --database-url: read only the tables of this publication, as Supabase "
+            "reads supabase_realtime (default: every table).",
         )
         parser.add_argument(
             "--realtime-delays",
@@ -62,7 +78,20 @@ class Command(BaseCommand):
             connect_error_delay=2.0 if delays else 0.0,
             join_error_delay=5.0 if delays else 0.0,
         )
-        asyncio.run(run_until_signalled(server, self._announce))
+        companions = []
+        self._reading_wal = bool(options["database_url"])
+        if options["database_url"]:
+            companions.append(
+                WalReader(
+                    options["database_url"],
+                    on_change=server.emit_change,
+                    publication=options["publication"],
+                )
+            )
+        try:
+            asyncio.run(run_until_signalled(server, self._announce, companions))
+        except (PrerequisiteError, OSError) as exc:
+            raise CommandError(str(exc)) from None
 
     def _announce(self, server: DevServer) -> None:
         # Local development keys, printed on purpose for the developer to copy.
@@ -71,6 +100,8 @@ class Command(BaseCommand):
         self.stdout.write(f"REALTIME_URL={server.ws_url}")
         self.stdout.write(f"SUPABASE_ANON_KEY={server.anon_key}")
         self.stdout.write(f"SUPABASE_SERVICE_ROLE_KEY={server.service_role_key}")
+        if self._reading_wal:
+            self.stdout.write("Reading database changes from the WAL.")
         self.stdout.write("Press Ctrl+C to stop.")
         self.stdout.flush()
 
