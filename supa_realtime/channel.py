@@ -689,7 +689,10 @@ class RealtimeChannel:
             self._finish_closed()
 
     def _on_client_closed(self) -> None:
+        before = self._machine.state
         self._machine.handle(ChannelEvent.CLOSE)
+        if before is not ChannelState.CLOSED:
+            self._status(c.CLOSED, None)
         self._cancel_timers()
         self._settle(NotConnectedError("the client was closed"))
         error = NotConnectedError("the client was closed")

@@ -241,6 +241,25 @@ async def test_dropped_push_waiting_for_ack_fails(server: DevServer, make: Facto
     await second  # flushed after the rejoin and acknowledged
 
 
+async def test_close_cancels_pending_rejoins_and_waiters(server: DevServer, make: Factory) -> None:
+    client = make(rejoin_backoff=Schedule((30.0,)), push_buffer_size=5)
+    statuses: list[str] = []
+    server.faults.refuse_joins(1, "Unknown Error on Channel", topic="room1")
+    channel = client.channel("room1", broadcast={"ack": True})
+    with pytest.raises(JoinError):
+        await channel.subscribe(lambda s, e: statuses.append(s))
+    assert channel._rejoin_task is not None  # a rejoin waits 30 s
+    pending = asyncio.ensure_future(channel.send_broadcast("e", {}))
+    await asyncio.sleep(0)
+    await client.close()
+    with pytest.raises(NotConnectedError):
+        await pending
+    assert channel.state is ChannelState.CLOSED
+    assert statuses == ["CHANNEL_ERROR", "CLOSED"]
+    assert client._tasks == set()
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("supa_realtime")]
+
+
 async def test_push_on_a_closed_channel_is_refused(make: Factory) -> None:
     channel = make().channel("room1")
     with pytest.raises(NotConnectedError):
@@ -287,21 +306,27 @@ async def test_presence_is_tracked_again_after_a_reconnect(
     server: DevServer, make: Factory
 ) -> None:
     watcher_client, member_client = make(), make()
+    joins: list[str] = []
+    leaves: list[str] = []
     watcher = watcher_client.channel("room1", presence={"key": "watcher"})
-    watcher.on_presence_sync(lambda: None)
+    watcher.on_presence_join(lambda key, cur, new: joins.append(key))
+    watcher.on_presence_leave(lambda key, cur, left: leaves.append(key))
     await watcher.subscribe()
     member = member_client.channel("room1", presence={"key": "bob"})
     await member.subscribe()
     await member.track({"name": "Bob"})
-    await eventually(lambda: "bob" in watcher.presence_state())
-    for conn in list(server.context.connections):
-        if conn.channels.get("realtime:room1") is not None and any(
-            ch.presence_key == "bob" for ch in conn.channels.values()
-        ):
-            await conn.close(1012, "drain")
-    await eventually(lambda: member_client.reconnects == 1 and member.is_joined)
-    await eventually(lambda: "bob" in server.presence_state("room1"))
-    await eventually(lambda: "bob" in watcher.presence_state())
+    await eventually(lambda: joins.count("bob") == 1)
+    member_conns = [
+        conn
+        for conn in server.context.connections
+        if any(ch.presence_key == "bob" for ch in conn.channels.values())
+    ]
+    assert len(member_conns) == 1
+    await member_conns[0].close(1012, "drain")
+    await eventually(lambda: leaves.count("bob") == 1)  # the server dropped bob...
+    await eventually(lambda: joins.count("bob") == 2)  # ...and the rejoin tracked him again
+    assert member_client.reconnects == 1
+    assert [m["name"] for m in watcher.presence_state()["bob"]] == ["Bob"]
 
 
 async def test_presence_diff_with_unknown_leave_key_keeps_later_leaves(
