@@ -52,7 +52,8 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-_SECRET_RE = re.compile(r"eyJ[\w-]*\.[\w-]*(\.[\w-]*)?|sb_(publishable|secret)_[\w-]+")
+_SECRET_RE = re.compile(r"eyJ[\w.-]*|sb_(publishable|secret)_[\w-]+")
+_TOKEN_FIELD_RE = re.compile(r"(['\"](?:access_token|user_token|apikey)['\"]\s*:\s*['\"])[^'\"]*")
 _TOPIC_NAME_REQUIRED = "TopicNameRequired: You must provide a topic name"
 _UNMATCHED_TOPIC = "unmatched topic"
 _TRACK_NOT_MAP = "Presence track payload must be a map"
@@ -62,7 +63,7 @@ _KIND_3 = bytes([c.KIND_USER_BROADCAST_PUSH])
 
 def redact(text: str) -> str:
     """``text`` with anything that looks like a JWT or a Supabase key replaced."""
-    return _SECRET_RE.sub("<redacted>", text)
+    return _TOKEN_FIELD_RE.sub(r"\1<redacted>", _SECRET_RE.sub("<redacted>", text))
 
 
 def _frame_size(data: str | bytes, limit: int) -> int:

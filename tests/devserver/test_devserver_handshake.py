@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -234,3 +235,21 @@ async def test_stop_closes_sockets_and_connection_count(realtime_server_factory:
     with pytest.raises(ConnectionClosed):
         await client.recv_raw()
     assert server.connections == 0
+
+
+async def test_debug_wire_log_is_direction_prefixed_and_redacted(
+    realtime_server: DevServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = realtime_server.mint_key("authenticated")
+    caplog.set_level(logging.DEBUG, logger="supa_realtime.devserver.connection")
+    async with await RawClient.connect(realtime_server) as client:
+        await client.join("realtime:room1", access_token=token)
+        await client.push("realtime:room1", "access_token", {"access_token": "not-a-jwt"})
+        await client.expect("phx_close")
+    wire = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any(line.startswith("< ") and "phx_join" in line for line in wire)
+    assert any(line.startswith("> ") and "phx_reply" in line for line in wire)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert token not in logged
+    assert token.split(".")[2] not in logged
+    assert "not-a-jwt" not in logged
