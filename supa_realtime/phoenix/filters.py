@@ -421,12 +421,17 @@ def _evaluate(cond: Condition, value: Any, type_name: str | None) -> bool | None
     op = cond.op
     try:
         if op == "is":
+            # Postgres casts the value even to test it for NULL, and some record values
+            # (arrays, sent as JSON) do not cast back to their type.
+            if text is not None:
+                pg.cast(text, type_name)
             if cond.value in ("null", "unknown"):
                 result: bool | None = text is None
             elif type_name not in (None, "bool"):
                 return None  # IS TRUE/FALSE needs a boolean column
             else:
-                result = text is not None and pg.cast(text, "bool") is (cond.value == "true")
+                truth = None if text is None else pg.cast(text, "bool")
+                result = truth is (cond.value == "true")
         elif op == "isdistinct":
             right = pg.cast(str(cond.value), type_name)
             result = text is None or pg.cast(text, type_name) != right

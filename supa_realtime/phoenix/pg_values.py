@@ -15,7 +15,8 @@ operator. This module does the same in Python for the types the ``columns`` list
   ``date``, ``time``; ``infinity``/``-infinity`` order around every date.
 * ``uuid``: canonical value, so case and braces do not matter.
 * ``json``/``jsonb``: compared as parsed JSON.
-* arrays (``_int4`` ...): a Postgres array literal or the JSON list of a record, element-wise.
+* arrays (``_int4`` ...): Postgres array literals, element-wise. The server casts a record's
+  array from its JSON text (``[1, 2]``), which fails, so such rows never pass a filter.
 * anything else (enums, domains, ...): compared as text.
 
 A value that does not cast gives ``None`` (SQL unknown): the condition is then false, which
@@ -256,16 +257,9 @@ def cast(text: str, type_name: str | None) -> Any:
 
 
 def _cast_array(text: str, element_type: str) -> tuple[Any, ...]:
-    stripped = text.strip()
-    items: tuple[str | None, ...]
-    if stripped.startswith("["):  # a record value: the JSON list
-        try:
-            decoded = orjson.loads(stripped)
-        except orjson.JSONDecodeError:
-            raise CastError(f"malformed array: {text!r}") from None
-        items = tuple(record_text(item) for item in decoded)
-    else:
-        items = parse_array_literal(stripped)
+    # A record's array arrives as JSON (``[1, 2]``), which is not an array literal: Postgres
+    # cannot cast it either, so a filter on an array column never lets such a row through.
+    items = parse_array_literal(text)
     return tuple((0,) if item is None else (1, cast(item, element_type)) for item in items)
 
 
