@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 START_ATTEMPTS = 3
+_STOP_TYPE = "supa_realtime.capture.stop"
 
 
 def free_port() -> int:
@@ -162,6 +163,7 @@ class GroupCapture:
         self.messages: list[dict[str, Any]] = []
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._stop_token = uuid.uuid4().hex
 
     async def start(self) -> None:
         """Create the channel, add it to the group and start receiving."""
@@ -172,6 +174,8 @@ class GroupCapture:
     async def _receive(self) -> None:
         while True:
             message = await self.layer.receive(self.channel)
+            if message.get("type") == _STOP_TYPE and message.get("token") == self._stop_token:
+                return
             async with self._changed:
                 # Batches from the worker are unpacked, as consumers see them.
                 self.messages.extend(unpack(message))
@@ -210,7 +214,16 @@ class GroupCapture:
         """Stop receiving and leave the group."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            # Ask the receive loop to return rather than cancelling it inside a Redis read
+            # (a cancel racing redis-py's read timeout surfaces as a TimeoutError).
+            if not task.done():
+                await self.layer.send(self.channel, {"type": _STOP_TYPE, "token": self._stop_token})
+            done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+            if not done:
+                logger.warning(
+                    "capture of %r did not stop within %g s; cancelling", self.group, STOP_TIMEOUT
+                )
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.channel:
