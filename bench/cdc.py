@@ -37,10 +37,10 @@ sys.path.insert(0, str(ROOT))
 
 from supa_realtime.client import RealtimeClient  # noqa: E402
 from supa_realtime.devserver.limits import Limits  # noqa: E402
+from supa_realtime.devserver.local_postgres import running_postgres  # noqa: E402
 from supa_realtime.devserver.server import DevServer  # noqa: E402
 from supa_realtime.devserver.wal import WalReader  # noqa: E402
 from supa_realtime.events import PostgresChange  # noqa: E402
-from supa_realtime.testing.postgres import running_postgres  # noqa: E402
 
 ANCHOR = "Supabase estimator: ~64 changes/s delivered to 500 clients (single-threaded)"
 
