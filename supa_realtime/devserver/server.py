@@ -115,6 +115,9 @@ class DevServer:
             # own cap (no reason) only bounds memory.
             ws_max_size=max(2 * limit, limit + 1_048_576),
             ws_ping_interval=self._ws_ping_interval,
+            # Phoenix sockets do not compress; compressing would also redo the work of the
+            # encode-once fan-out for every subscriber.
+            ws_per_message_deflate=False,
             lifespan="off",
             log_level="warning",
             access_log=False,
