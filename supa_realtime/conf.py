@@ -57,7 +57,11 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "RECONNECT": {"INITIAL_DELAY": 1.0, "MAX_DELAY": 10.0, "MAX_RETRIES": None},
     "VSN": "2.0.0",
     "PUSH_TIMEOUT": 10.0,
-    "DEVSERVER": {"HOST": "127.0.0.1", "PORT": 4000, "JWT_SECRET": None},  # env SUPABASE_JWT_SECRET
+    "DEVSERVER": {
+        "HOST": "127.0.0.1",
+        "PORT": 54321,
+        "JWT_SECRET": None,
+    },  # env SUPABASE_JWT_SECRET
 }
 
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
@@ -130,7 +134,7 @@ class DevServerSettings:
     """Defaults of ``manage.py realtime_devserver``. ``jwt_secret`` is hidden from ``repr``."""
 
     host: str = "127.0.0.1"
-    port: int = 4000
+    port: int = 54321
     jwt_secret: str | None = field(default=None, repr=False)
 
 

@@ -42,7 +42,7 @@ def test_defaults(settings: Any, clean_env: pytest.MonkeyPatch) -> None:
     assert realtime_settings.RECONNECT == ReconnectSettings(1.0, 10.0, None)
     assert realtime_settings.VSN == "2.0.0"
     assert realtime_settings.PUSH_TIMEOUT == 10.0
-    assert realtime_settings.DEVSERVER == DevServerSettings("127.0.0.1", 4000, None)
+    assert realtime_settings.DEVSERVER == DevServerSettings("127.0.0.1", 54321, None)
     assert realtime_settings.unknown_keys == ()
 
 
