@@ -24,7 +24,7 @@ def folder() -> Iterator[Path]:
         shutil.rmtree(parent, ignore_errors=True)
 
 
-def test_folder_is_initialised_once_and_kept(folder: Path) -> None:
+def test_folder_is_initialised_once_reused_and_kept(folder: Path) -> None:
     with running_postgres(base_dir=folder) as server:
         assert not server.ephemeral
         assert server.base_dir == folder.resolve()
@@ -37,6 +37,11 @@ def test_folder_is_initialised_once_and_kept(folder: Path) -> None:
                     "('wal_level', 'fsync', 'listen_addresses')"
                 ).fetchall()
             )
+        # A second server on a folder in use is refused; the first one is untouched.
+        with pytest.raises(RuntimeError, match="already runs on"):
+            start_postgres(base_dir=folder)
+        with psycopg.connect(server.dsn) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
     assert settings == {"wal_level": "logical", "fsync": "on", "listen_addresses": "127.0.0.1"}
     assert (folder / "data" / "PG_VERSION").is_file()
     assert not (folder / "data" / "postmaster.pid").exists()
@@ -44,11 +49,3 @@ def test_folder_is_initialised_once_and_kept(folder: Path) -> None:
     with running_postgres(base_dir=folder) as again, psycopg.connect(again.dsn) as conn:
         assert conn.execute("SELECT id FROM kept").fetchall() == [(7,)]
     assert folder.is_dir()
-
-
-def test_folder_already_served_is_refused(folder: Path) -> None:
-    with running_postgres(base_dir=folder) as server:
-        with pytest.raises(RuntimeError, match="already runs on"):
-            start_postgres(base_dir=folder)
-        with psycopg.connect(server.dsn) as conn:  # the first server is untouched
-            assert conn.execute("SELECT 1").fetchone() == (1,)
