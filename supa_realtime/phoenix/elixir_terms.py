@@ -9,9 +9,9 @@ rules, which this module implements for the terms a decoded JSON object can beco
 * strings: double-quoted, with ``\\"``, ``\\\\``, ``\\#{`` and the C-style escapes; a string
   that is not "printable" by ``String.printable?/1`` is shown as a bitstring ``<<104, 1>>``;
   longer than 4096 bytes it is cut and followed by `` <> ...`` (``printable_limit``);
-* ``nil``/``true``/``false``, integers, floats in Erlang's shortest form (``1.0e20``);
-* lists ``[1, 2]`` and maps ``%{"a" => 1}`` (keys in term order), at most 50 items each,
-  then ``...`` (``limit``);
+* ``nil``/``true``/``false``, integers, floats (``100.0``, ``1.0e16``, ``1.0e-5``);
+* lists ``[1, 2]`` and maps ``%{"a" => 1}`` (keys in term order); each item uses one unit of
+  the limit of 50 and the rest is its own contents' limit, then ``...`` (``limit``);
 * filter tuples ``{"id", "eq", "1", false}``.
 
 ``pretty=True`` wraps at 80 columns like ``Inspect.Algebra``: a container whose items are all
@@ -22,7 +22,6 @@ containers puts each item on its own line, indented by two.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 __all__ = ["Tuple", "inspect_string", "inspect_term"]
@@ -75,22 +74,16 @@ def inspect_string(text: str) -> str:
 
 
 def _float(value: float) -> str:
-    """Erlang's shortest float text: the fixed or the scientific form, whichever is shorter."""
+    """Elixir's float text: shortest digits, scientific below 1e-4 and from 1e16 on."""
     if value != value or value in (float("inf"), float("-inf")):
         return repr(value)  # JSON never carries these
-    sign, digit_tuple, exponent = Decimal(repr(value)).as_tuple()
-    digits = "".join(map(str, digit_tuple)).lstrip("0").rstrip("0")
-    if not digits:
-        return "-0.0" if sign else "0.0"
-    # position of the first significant digit relative to the decimal point
-    lead_zeros = len(digit_tuple) - len("".join(map(str, digit_tuple)).lstrip("0"))
-    exp = len(digit_tuple) - lead_zeros + int(exponent) - 1
-    sci = f"{digits[0]}.{digits[1:] or '0'}e{exp}"
-    if exp >= 0:
-        fixed = f"{digits[: exp + 1].ljust(exp + 1, '0')}.{digits[exp + 1 :] or '0'}"
-    else:
-        fixed = "0." + "0" * (-exp - 1) + digits
-    return ("-" if sign else "") + (fixed if len(fixed) <= len(sci) else sci)
+    text = repr(value)  # the same shortest digits and the same switch to scientific
+    if "e" not in text:
+        return text
+    mantissa, _, exponent = text.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return f"{mantissa}e{int(exponent)}"
 
 
 def _is_container(value: Any) -> bool:
@@ -129,11 +122,27 @@ class _Ellipsis:
 _ELLIPSIS = _Ellipsis()
 
 
-def _flat(value: Any) -> str:
+def _limited(items: list[Any], limit: int) -> list[tuple[Any, int]]:
+    """Items with the ``limit`` each is rendered with; ``...`` once the limit runs out.
+
+    As in ``Inspect.Algebra.container_doc``, every item uses one unit of the limit, and what
+    is left is the limit of that item's own contents.
+    """
+    out: list[tuple[Any, int]] = []
+    for item in items:
+        if limit <= 0:
+            out.append((_ELLIPSIS, 0))
+            break
+        limit -= 1
+        out.append((item, limit))
+    return out
+
+
+def _flat(value: Any, limit: int = _LIMIT) -> str:
     if isinstance(value, _Ellipsis):
         return "..."
     if isinstance(value, _Pair):
-        return f"{_flat(value.key)} => {_flat(value.value)}"
+        return f"{_flat(value.key, limit)} => {_flat(value.value, limit)}"
     if value is None:
         return "nil"
     if value is True:
@@ -148,12 +157,9 @@ def _flat(value: Any) -> str:
         return inspect_string(value)
     if _is_container(value):
         open_, close, items = _items(value)
-        parts = [_flat(item) for item in items[:_LIMIT]]
-        if len(items) > _LIMIT:
-            parts.append("...")
-        return open_ + ", ".join(parts) + close
+        return open_ + ", ".join(_flat(i, lim) for i, lim in _limited(items, limit)) + close
     if isinstance(value, Sequence):
-        return _flat(list(value))
+        return _flat(list(value), limit)
     return inspect_string(str(value))
 
 
@@ -167,23 +173,21 @@ def inspect_term(value: Any, *, pretty: bool = False) -> str:
     return "\n".join(_pretty(value, 0, 0, ""))
 
 
-def _pretty(value: Any, col: int, indent: int, suffix: str) -> list[str]:
+def _pretty(value: Any, col: int, indent: int, suffix: str, limit: int = _LIMIT) -> list[str]:
     """Lines of ``value`` laid out from column ``col``; later lines carry their indentation.
 
     ``suffix`` is what follows the value up to the next line break (a separating comma).
     """
-    flat = _flat(value) + suffix
+    flat = _flat(value, limit) + suffix
     if col + len(flat) <= _WIDTH or not _is_container(value):
         return [flat]
     open_, close, items = _items(value)
-    docs: list[Any] = list(items[:_LIMIT])
-    if len(items) > _LIMIT:
-        docs.append(_ELLIPSIS)
-    if all(not _is_container(_inner(d)) for d in docs):
+    docs = _limited(items, limit)
+    if all(not _is_container(_inner(d)) for d, _ in docs):
         # Every item is simple: fill lines, continuation nested one column in (flex breaks).
         lines = [open_]
-        for n, doc in enumerate(docs):
-            text = _flat(doc) + ("," if n < len(docs) - 1 else close + suffix)
+        for n, (doc, lim) in enumerate(docs):
+            text = _flat(doc, lim) + ("," if n < len(docs) - 1 else close + suffix)
             current = (col if len(lines) == 1 else 0) + len(lines[-1])
             if n == 0:
                 lines[-1] += text
@@ -194,12 +198,12 @@ def _pretty(value: Any, col: int, indent: int, suffix: str) -> list[str]:
         return lines
     # Some item is a container: one item per line, indented by two, closing on its own line.
     lines = [open_]
-    for n, doc in enumerate(docs):
+    for n, (doc, lim) in enumerate(docs):
         sep = "," if n < len(docs) - 1 else ""
         prefix = " " * (indent + 2)
         if isinstance(doc, _Pair):
-            prefix += _flat(doc.key) + " => "
-        child = _pretty(_inner(doc), len(prefix), indent + 2, sep)
+            prefix += _flat(doc.key, lim) + " => "
+        child = _pretty(_inner(doc), len(prefix), indent + 2, sep, lim)
         lines.append(prefix + child[0])
         lines.extend(child[1:])
     lines.append(" " * indent + close + suffix)

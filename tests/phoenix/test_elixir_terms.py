@@ -1,4 +1,7 @@
-"""Elixir ``inspect/2`` rendering, as the server's messages embed it."""
+"""Elixir ``inspect/2`` rendering, as the server's messages embed it.
+
+The expected texts are what Elixir 1.14 prints for the same terms.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,10 @@ FLAT: list[tuple[Any, str]] = [
     (1.5, "1.5"),
     (100.0, "100.0"),
     (1e20, "1.0e20"),
-    (1e15, "1.0e15"),
+    (1e15, "1000000000000000.0"),
+    (1e16, "1.0e16"),
+    (12345678901234567890.0, "1.2345678901234567e19"),
+    (1e-10, "1.0e-10"),
     (1234567.0, "1234567.0"),
     (0.0001, "0.0001"),
     (1e-5, "1.0e-5"),
@@ -41,6 +47,9 @@ FLAT: list[tuple[Any, str]] = [
     ({"é": 1, "z": 2, "A": 3}, '%{"A" => 3, "z" => 2, "é" => 1}'),
     (Tuple(("id", "eq", "1", False)), '{"id", "eq", "1", false}'),
     (list(range(51)), "[" + ", ".join(str(n) for n in range(50)) + ", ...]"),
+    (list(range(50)), "[" + ", ".join(str(n) for n in range(50)) + "]"),
+    # each item uses one unit of the limit; the rest is the limit of its contents
+    ({"k": list(range(60))}, '%{"k" => [' + ", ".join(str(n) for n in range(49)) + ", ...]}"),
 ]
 
 
@@ -66,6 +75,18 @@ def test_pretty_list_of_strings_fills_lines() -> None:
     assert inspect_term(columns, pretty=True) == (
         '["column_0", "column_1", "column_2", "column_3", "column_4", "column_5",\n'
         ' "column_6", "column_7", "column_8", "column_9", "column_10", "column_11"]'
+    )
+
+
+def test_pretty_tuple_breaks_only_where_needed() -> None:
+    term = [
+        Tuple(("a_quite_long_column_name_here", "like", "some pattern that is long enough%", False))
+    ]
+    assert inspect_term(term, pretty=True) == (
+        "[\n"
+        '  {"a_quite_long_column_name_here", "like", "some pattern that is long enough%",\n'
+        "   false}\n"
+        "]"
     )
 
 
