@@ -240,14 +240,14 @@ async def test_reconnect_gives_up_after_max_retries(
 async def test_heartbeats_are_refed_and_answered(
     server: DevServer, clients: list[RealtimeClient]
 ) -> None:
-    client = make_client(server, heartbeat_interval=0.05)
+    client = make_client(server, heartbeat_interval=0.2)
     clients.append(client)
     beats: list[str] = []
     client.on_heartbeat(beats.append)
     seen: list[Message] = []
     client.on_message(seen.append)
     await client.connect()
-    await eventually(lambda: beats.count("ok") >= 3)
+    await eventually(lambda: beats.count("ok") >= 2)
     replies = [m for m in seen if m.topic == "phoenix"]
     assert all(m.event == "phx_reply" and m.ref for m in replies)
     assert len({m.ref for m in replies}) == len(replies)
@@ -257,7 +257,7 @@ async def test_heartbeats_are_refed_and_answered(
 async def test_withheld_heartbeat_replies_force_a_reconnect(
     server: DevServer, clients: list[RealtimeClient]
 ) -> None:
-    client = make_client(server, heartbeat_interval=0.1)
+    client = make_client(server, heartbeat_interval=0.2)
     clients.append(client)
     beats: list[str] = []
     client.on_heartbeat(beats.append)
@@ -270,14 +270,14 @@ async def test_withheld_heartbeat_replies_force_a_reconnect(
     await eventually(lambda: "ok" in beats)
 
     server.faults.withhold_heartbeats = True
-    withheld_at = len(beats)
-    await eventually(lambda: "timeout" in beats)
+    withheld_at, reconnects = len(beats), client.reconnects
+    await eventually(lambda: "timeout" in beats[withheld_at:])
     server.faults.withhold_heartbeats = False
     # The reconnect happened within two heartbeat intervals: at most two heartbeats were
     # sent unanswered before the client gave up on the socket.
     assert beats[withheld_at:].count("sent") <= 2
-    await eventually(lambda: client.reconnects == 1 and channel.is_joined)
-    assert closes[0] == (1000, "heartbeat timeout")
+    await eventually(lambda: client.reconnects > reconnects and channel.is_joined)
+    assert (1000, "heartbeat timeout") in closes
 
     await server.broadcast("room1", "after", {"ok": True})
     await eventually(lambda: received == [{"ok": True}])
