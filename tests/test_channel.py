@@ -415,8 +415,11 @@ async def test_postgres_changes_system_error_does_not_rejoin(
     assert server.subscribers("db") == 1
 
 
-async def test_server_phx_close_ends_the_channel_for_good(server: DevServer, make: Factory) -> None:
-    client = make()
+@pytest.mark.parametrize("vsn", ["1.0.0", "2.0.0"])
+async def test_server_phx_close_ends_the_channel_for_good(
+    server: DevServer, make: Factory, vsn: str
+) -> None:
+    client = make(vsn=vsn)
     statuses: list[str] = []
     systems: list[dict[str, Any]] = []
     channel = client.channel("room1").on_system(systems.append)
@@ -433,10 +436,11 @@ async def test_server_phx_close_ends_the_channel_for_good(server: DevServer, mak
     assert client.channel("room1") is not channel
 
 
+@pytest.mark.parametrize("vsn", ["1.0.0", "2.0.0"])
 async def test_phx_error_rejoins_and_drops_the_stale_close(
-    server: DevServer, make: Factory
+    server: DevServer, make: Factory, vsn: str
 ) -> None:
-    client = make()
+    client = make(vsn=vsn)
     statuses: list[str] = []
     got: list[Any] = []
     channel = client.channel("room1").on_broadcast("*", got.append)
