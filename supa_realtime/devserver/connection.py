@@ -321,7 +321,9 @@ class Connection:
                     await self._send({"type": "websocket.send", "text": frame})
                 else:
                     await self._send({"type": "websocket.send", "bytes": frame})
-            except OSError as exc:  # uvicorn's ClientDisconnected
+            except (OSError, RuntimeError) as exc:
+                # OSError: uvicorn's ClientDisconnected. RuntimeError: uvicorn refuses sends
+                # once the peer's close was read, which can win the race with our reader.
                 logger.debug("socket %s: send failed (%s)", self.peer, exc)
                 self._closing = True
                 return
