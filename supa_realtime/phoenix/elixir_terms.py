@@ -60,14 +60,15 @@ def _printable(ch: str) -> bool:
     )
 
 
-def inspect_string(text: str) -> str:
-    """``inspect("...")`` for one string."""
+def inspect_string(text: str, limit: int = _LIMIT) -> str:
+    """``inspect("...")`` for one string; ``limit`` caps the bytes of a non-printable one."""
     raw = text.encode("utf-8", "surrogatepass")
     truncated = len(raw) > _PRINTABLE_LIMIT
     if truncated:
         text = raw[:_PRINTABLE_LIMIT].decode("utf-8", "ignore")
     if not all(_printable(ch) for ch in text):
-        return "<<" + ", ".join(str(b) for b in raw) + ">>"
+        shown = [str(b) for b in raw[: max(limit, 0)]]
+        return "<<" + ", ".join(shown + (["..."] if len(raw) > limit else [])) + ">>"
     out = text.replace("#{", "\x00#{")  # mark before escaping the backslashes
     body = "".join(_ESCAPES.get(ch, ch) for ch in out).replace("\x00#{", "\\#{")
     return f'"{body}"' + (" <> ..." if truncated else "")
@@ -154,7 +155,7 @@ def _flat(value: Any, limit: int = _LIMIT) -> str:
     if isinstance(value, float):
         return _float(value)
     if isinstance(value, str):
-        return inspect_string(value)
+        return inspect_string(value, limit)
     if _is_container(value):
         open_, close, items = _items(value)
         return open_ + ", ".join(_flat(i, lim) for i, lim in _limited(items, limit)) + close
