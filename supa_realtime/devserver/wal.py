@@ -254,6 +254,9 @@ class WalReader:
             rows = await cur.fetchall()
             if not rows:
                 return 0
+            logger.debug(
+                "< %d records from slot %s, first: %.200s", len(rows), self.slot_name, rows[0][0]
+            )
             changes = [(str(text), json.loads(text)) for (text,) in rows]
             columns = await self._table_columns(conn, changes)
             for text, change in changes:
