@@ -62,7 +62,7 @@ def test_bitstrings_obey_the_limit() -> None:
     raw = "\x01" * 60
     assert inspect_string(raw) == "<<" + ", ".join(["1"] * 50) + ", ...>>"
     # inside a list the second item has 48 left, as in the server's filter errors
-    assert inspect_term(["fts", raw]) == '["fts", <<' + ", ".join(["1"] * 48) + ", ...>>]'
+    assert inspect_term(["fts", raw]) == '["fts", <<' + ", ".join(["1"] * 48) + ", ...>>]"
 
 
 def test_long_strings_are_cut_at_the_printable_limit() -> None:
