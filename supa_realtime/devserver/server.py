@@ -20,6 +20,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import uvicorn.protocols.websockets.websockets_impl
 
+from ..phoenix import constants as c
 from ..phoenix.message import subtopic
 from .app import RealtimeApp
 from .context import Options, ServerContext
@@ -131,6 +132,7 @@ class DevServer:
             raise
         sock.set_inheritable(True)
         self._port = int(sock.getsockname()[1])
+        self._requested_port = self._port  # a restart comes back on the same port
         server = _Server(config)
         self._server = server
         self._task = asyncio.create_task(server.serve(sockets=[sock]), name="devserver-uvicorn")
@@ -150,13 +152,19 @@ class DevServer:
         self._socket = sock
         logger.info("Realtime dev server listening on %s", self.http_url)
 
-    async def stop(self) -> None:
-        """Close every socket, stop listening and await every task."""
+    async def stop(
+        self, code: int = c.CLOSE_SERVICE_RESTART, reason: str = "server stopping"
+    ) -> None:
+        """Close every socket with ``code``, stop listening and await every task.
+
+        The default close code, 1012, is what Realtime sends when a node drains: clients
+        reconnect. A later :meth:`start` listens on the same port again.
+        """
         server, task = self._server, self._task
         if server is None or task is None:
             return
         try:
-            await self.faults.close_all(1001, "server stopping")
+            await self.faults.close_all(code, reason)
         finally:
             server.should_exit = True
             try:

@@ -132,3 +132,27 @@ async def test_presence_diff_with_unknown_leave_key(realtime_server: DevServer) 
         diff = await client.expect("presence_diff")
     assert diff.payload["joins"] == {}
     assert list(diff.payload["leaves"]) == ["ghost", "alice"]
+
+
+async def test_restart_on_same_port_and_official_client_comes_back(
+    realtime_server: DevServer,
+) -> None:
+    client = AsyncRealtimeClient(
+        realtime_server.ws_url, realtime_server.anon_key, initial_backoff=0.05, max_retries=12
+    )
+    got: list[Any] = []
+    port = realtime_server.port
+    try:
+        channel = client.channel("room1")
+        channel.on_broadcast("e", got.append)
+        await channel.subscribe()
+        await realtime_server.stop()  # 1012: the client reconnects
+        assert realtime_server.connections == 0
+        await realtime_server.start()
+        assert realtime_server.port == port
+        await eventually(lambda: realtime_server.subscribers("room1") == 1, within=20)
+        await realtime_server.broadcast("room1", "e", {"back": True})
+        await eventually(lambda: got)
+        assert got[0]["payload"] == {"back": True}
+    finally:
+        await client.close()
