@@ -1,0 +1,115 @@
+"""The two README commands: the README shows exactly them, and ``./dev demo`` really runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_START_TIMEOUT = 90.0
+DEMO_STOP_TIMEOUT = 60.0
+
+
+def test_readme_opens_with_exactly_the_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    first_section = readme.split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", first_section, re.DOTALL)
+    assert [b.strip() for b in blocks] == ["./dev demo", "./dev test"]
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    lines = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert "set -euo pipefail" in lines
+    assert lines[-1] == "./dev test"
+    assert os.access(ROOT / ".ci" / "run", os.X_OK)
+    assert os.access(ROOT / "dev", os.X_OK)
+
+
+def test_unknown_subcommand_prints_usage() -> None:
+    result = subprocess.run(
+        [str(ROOT / "dev"), "nonsense"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 2
+    assert "./dev demo" in result.stderr
+    assert "./dev test" in result.stderr
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _read_until(path: Path, marker: str, process: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + DEMO_START_TIMEOUT
+    while time.monotonic() < deadline:
+        text = path.read_text(errors="replace")
+        if marker in text:
+            return text
+        if process.poll() is not None:
+            pytest.fail(f"./dev demo exited with {process.returncode}:\n{text[-3000:]}")
+        time.sleep(0.1)
+    pytest.fail(f"./dev demo printed no {marker!r} in time:\n{path.read_text()[-3000:]}")
+
+
+def test_dev_demo_serves_the_site_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    web_port = _free_port()
+    log = tmp_path / "demo.log"
+    env = {
+        **os.environ,
+        "DEV_PYTHON": sys.executable,
+        "DEV_DEMO_DIR": str(tmp_path / "demo"),
+        "DEMO_PORT": str(web_port),
+    }
+    for name in ("SUPABASE_URL", "SUPABASE_KEY", "SUPABASE_JWT_SECRET", "REDIS_URL"):
+        env.pop(name, None)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(ROOT / "dev"), "demo"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        text = _read_until(log, "Ctrl-C stops everything.", process)
+        urls = re.search(
+            r"supa_realtime demo: http://127\.0\.0\.1:(\d+)/\n"
+            r"\s+Realtime server:\s+http://127\.0\.0\.1:(\d+)\s+Redis: redis://127\.0\.0\.1:(\d+)/0",
+            text,
+        )
+        assert urls, text
+        ports = [int(p) for p in urls.groups()]
+        assert ports[0] == web_port
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/", timeout=10) as response:
+            page = response.read().decode()
+        assert "<code>realtime:demo</code>" in page
+        assert f"http://127.0.0.1:{ports[1]}" in page
+        secret = (tmp_path / "demo" / "jwt-secret").read_text().strip()
+        assert secret not in log.read_text()
+
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        assert process.wait(DEMO_STOP_TIMEOUT) == 130
+        assert "dev: stopped" in log.read_text()
+        assert not any(_port_open(port) for port in ports)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(DEMO_STOP_TIMEOUT)
