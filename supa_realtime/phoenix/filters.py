@@ -415,6 +415,33 @@ def _column_types(change: Mapping[str, Any]) -> dict[str, str]:
     return types
 
 
+_Cast = tuple[bool, Any]  # (cast succeeded, value)
+
+
+@lru_cache(maxsize=4096)
+def _cast_filter_value(text: str, type_name: str | None) -> _Cast:
+    """A filter's own value cast to a column type; cached, as filters repeat for every row."""
+    try:
+        return True, pg.cast(text, type_name)
+    except pg.CastError:
+        return False, None
+
+
+@lru_cache(maxsize=1024)
+def _cast_filter_items(items: tuple[str, ...], type_name: str | None) -> tuple[Any, ...] | None:
+    try:
+        return tuple(pg.cast(item, type_name) for item in items)
+    except pg.CastError:
+        return None
+
+
+def _right(cond: Condition, type_name: str | None) -> Any:
+    ok, value = _cast_filter_value(str(cond.value), type_name)
+    if not ok:
+        raise pg.CastError(f"{cond.value!r} is not a {type_name}")
+    return value
+
+
 def _evaluate(cond: Condition, value: Any, type_name: str | None) -> bool | None:
     """Three-valued result of one condition (``None`` = SQL unknown), negation included."""
     text = pg.record_text(value)
@@ -433,18 +460,22 @@ def _evaluate(cond: Condition, value: Any, type_name: str | None) -> bool | None
                 truth = None if text is None else pg.cast(text, "bool")
                 result = truth is (cond.value == "true")
         elif op == "isdistinct":
-            right = pg.cast(str(cond.value), type_name)
+            right = _right(cond, type_name)
             result = text is None or pg.cast(text, type_name) != right
         elif text is None:
             return None
         elif op == "in":
+            listed = cond.value if isinstance(cond.value, tuple) else (cond.value,)
+            items = _cast_filter_items(listed, type_name)
+            if items is None:
+                return None
             left = pg.cast(text, type_name)
-            found = any(left == pg.cast(item, type_name) for item in cond.value)
+            found = any(left == item for item in items)
             result = True if found else (None if cond.in_null else False)
         elif op in ("like", "ilike"):
             if type_name is not None and type_name not in pg.TEXT_TYPES:
                 return None
-            pattern = pg.like_regex(pg.cast(str(cond.value), type_name), op == "ilike")
+            pattern = pg.like_regex(_right(cond, type_name), op == "ilike")
             if pattern is None:
                 return None
             result = pattern.fullmatch(pg.cast(text, type_name)) is not None
@@ -454,12 +485,57 @@ def _evaluate(cond: Condition, value: Any, type_name: str | None) -> bool | None
             regex = pg.posix_regex(str(cond.value), op == "imatch")
             result = regex.search(pg.cast(text, type_name)) is not None
         else:
-            result = pg.compare(op, pg.cast(text, type_name), pg.cast(str(cond.value), type_name))
+            result = pg.compare(op, pg.cast(text, type_name), _right(cond, type_name))
     except (pg.CastError, re.error):
         return None
     if result is None:
         return None
     return not result if cond.negate else result
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """What matching needs from a change, worked out once for all bindings."""
+
+    type: str
+    schema: Any
+    table: Any
+    row: Mapping[str, Any] | None
+    types: dict[str, str]
+
+
+def _view(change: Mapping[str, Any]) -> _Change | None:
+    change_type = change.get("type")
+    if not isinstance(change_type, str):
+        return None
+    row = change.get("old_record" if change_type.upper() == "DELETE" else "record")
+    return _Change(
+        type=change_type,
+        schema=change.get("schema"),
+        table=change.get("table"),
+        row=row if isinstance(row, Mapping) else None,
+        types=_column_types(change),
+    )
+
+
+def _matches(binding: Binding, change: _Change) -> bool:
+    if not event_matches(binding.event, change.type):
+        return False
+    if not _name_matches(binding.schema, change.schema):
+        return False
+    if not _name_matches(binding.table, change.table):
+        return False
+    if not binding.conditions:
+        return True
+    row = change.row
+    if row is None:
+        return False
+    for cond in binding.conditions:
+        if cond.column not in row:
+            return False
+        if _evaluate(cond, row[cond.column], change.types.get(cond.column)) is not True:
+            return False
+    return True
 
 
 def matches(binding: Binding, change: Mapping[str, Any]) -> bool:
@@ -468,31 +544,17 @@ def matches(binding: Binding, change: Mapping[str, Any]) -> bool:
     The event, schema and table must match; then every condition must hold on ``record``
     (``old_record`` for DELETE). A condition on a column the row does not carry is false.
     """
-    change_type = change.get("type")
-    if not isinstance(change_type, str) or not event_matches(binding.event, change_type):
-        return False
-    if not _name_matches(binding.schema, change.get("schema")):
-        return False
-    if not _name_matches(binding.table, change.get("table")):
-        return False
-    if not binding.conditions:
-        return True
-    row = change.get("old_record" if change_type.upper() == "DELETE" else "record")
-    if not isinstance(row, Mapping):
-        return False
-    types = _column_types(change)
-    for cond in binding.conditions:
-        if cond.column not in row:
-            return False
-        if _evaluate(cond, row[cond.column], types.get(cond.column)) is not True:
-            return False
-    return True
+    view = _view(change)
+    return view is not None and _matches(binding, view)
 
 
 def matching_ids(bindings: Iterable[Binding], change: Mapping[str, Any]) -> list[int]:
     """The ids (each once, in binding order) of the bindings ``change`` is delivered to."""
+    view = _view(change)
     ids: list[int] = []
+    if view is None:
+        return ids
     for binding in bindings:
-        if binding.id not in ids and matches(binding, change):
+        if binding.id not in ids and _matches(binding, view):
             ids.append(binding.id)
     return ids
