@@ -58,6 +58,8 @@ _TOPIC_NAME_REQUIRED = "TopicNameRequired: You must provide a topic name"
 _UNMATCHED_TOPIC = "unmatched topic"
 _TRACK_NOT_MAP = "Presence track payload must be a map"
 _SUBSCRIBED = "Subscribed to PostgreSQL"
+# Join errors after which Realtime also closes the socket with 1001 (PROTOCOL.md §3.5).
+_CLOSING_JOIN_ERRORS = ("ClientJoinRateLimitReached:", "TenantNotFound:")
 _KIND_3 = bytes([c.KIND_USER_BROADCAST_PUSH])
 
 
@@ -277,17 +279,23 @@ class Connection:
             return False
         return self.queue_frame(frame, message.event == c.PHX_REPLY)
 
-    def _later(self, delay: float, message: Message) -> None:
-        if delay <= 0:
+    def _later(self, delay: float, message: Message, *, then_close: bool = False) -> None:
+        """Queue ``message`` after ``delay`` s; ``then_close`` closes the socket with 1001."""
+
+        def send() -> None:
             self.queue_message(message)
+            if then_close:
+                self._queue_close(c.CLOSE_GOING_AWAY, "")
+
+        if delay <= 0:
+            send()
             return
-        loop = asyncio.get_running_loop()
 
         def fire() -> None:
             self._timers.discard(handle)
-            self.queue_message(message)
+            send()
 
-        handle = loop.call_later(delay, fire)
+        handle = asyncio.get_running_loop().call_later(delay, fire)
         self._timers.add(handle)
 
     def _queue_close(self, code: int, reason: str) -> None:
@@ -346,6 +354,7 @@ class Connection:
         self._later(
             self.context.options.join_error_delay,
             reply(message, c.STATUS_ERROR, {"reason": reason}),
+            then_close=reason.startswith(_CLOSING_JOIN_ERRORS),
         )
 
     def _on_join(self, message: Message) -> None:

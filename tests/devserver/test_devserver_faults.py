@@ -156,3 +156,14 @@ async def test_restart_on_same_port_and_official_client_comes_back(
         assert got[0]["payload"] == {"back": True}
     finally:
         await client.close()
+
+
+async def test_join_rate_limit_refusal_also_closes_1001(realtime_server: DevServer) -> None:
+    realtime_server.faults.refuse_joins(1, "ClientJoinRateLimitReached: Too many joins per second")
+    async with await RawClient.connect(realtime_server) as client:
+        reply = await client.join(TOPIC)
+        with pytest.raises(ConnectionClosed) as info:
+            await client.recv_raw()
+    assert reply.response == {"reason": "ClientJoinRateLimitReached: Too many joins per second"}
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 1001
