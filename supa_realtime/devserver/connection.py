@@ -239,6 +239,9 @@ class Connection:
             logger.exception(
                 "socket %s: failed to handle %r on %r", self.peer, message.event, message.topic
             )
+            channel = self.channels.get(message.topic)
+            if channel is not None:  # the channel "crashed", as a Realtime channel process would
+                self.crash_channel(channel)
 
     def _dispatch(self, message: Message) -> None:
         if message.topic == c.PHOENIX_TOPIC and message.event == c.HEARTBEAT:
@@ -439,6 +442,12 @@ class Connection:
     def _close_channel(self, channel: ServerChannel) -> None:
         """``phx_close`` to the client, then forget the channel."""
         self.queue_message(channel.close_message())
+        self._drop_channel(channel)
+
+    def crash_channel(self, channel: ServerChannel) -> None:
+        """``phx_error`` to the client (the channel process died), then forget the channel."""
+        logger.info("socket %s: channel %r errored", self.peer, channel.topic)
+        self.queue_message(channel.close_message(c.PHX_ERROR))
         self._drop_channel(channel)
 
     def _stop_channel(self, channel: ServerChannel, text: str) -> None:

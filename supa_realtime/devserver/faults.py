@@ -119,6 +119,13 @@ class Faults:
             )
         return len(channels)
 
+    def crash_channels(self, topic: str) -> int:
+        """Every channel on ``topic`` dies: ``phx_error`` (clients rejoin), presence leaves."""
+        channels = self._context.hub.channels_on(full_topic(topic))
+        for channel in channels:
+            channel.conn.crash_channel(channel)
+        return len(channels)
+
     def system_message(
         self,
         topic: str,

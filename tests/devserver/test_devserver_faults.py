@@ -167,3 +167,29 @@ async def test_join_rate_limit_refusal_also_closes_1001(realtime_server: DevServ
     assert reply.response == {"reason": "ClientJoinRateLimitReached: Too many joins per second"}
     assert info.value.rcvd is not None
     assert info.value.rcvd.code == 1001
+
+
+async def test_crashed_channel_sends_phx_error(realtime_server: DevServer) -> None:
+    async with await RawClient.connect(realtime_server) as client:
+        await client.join(TOPIC, join_ref="7")
+        assert realtime_server.faults.crash_channels("room1") == 1
+        frame = await client.recv_raw()
+        assert realtime_server.channel_count == 0
+        assert (await client.join(TOPIC)).status == "ok"  # a rejoin works
+    assert frame == '["7","7","realtime:room1","phx_error",{}]'
+
+
+async def test_official_client_rejoins_after_phx_error(realtime_server: DevServer) -> None:
+    client = AsyncRealtimeClient(
+        realtime_server.ws_url, realtime_server.anon_key, auto_reconnect=False
+    )
+    states: list[str] = []
+    try:
+        channel = client.channel("room1")
+        await channel.subscribe(lambda state, err: states.append(str(state)))
+        realtime_server.faults.crash_channels("room1")
+        await eventually(lambda: any("CHANNEL_ERROR" in s for s in states))
+        # the client's rejoin timer brings the channel back
+        await eventually(lambda: realtime_server.subscribers("room1") == 1, within=15)
+    finally:
+        await client.close()
