@@ -56,6 +56,9 @@ _SIMPLE_SETTINGS: Final = (
     "VSN",
     "PUSH_TIMEOUT",
     "DEVSERVER",
+    "REDIS_PREFIX",
+    "BROADCAST",
+    "WORKER",
 )
 
 

@@ -35,11 +35,13 @@ from supa_realtime.exceptions import ConfigurationError
 __all__ = [
     "DEFAULTS",
     "ConfigurationError",
+    "BroadcastSettings",
     "DevServerSettings",
     "PostgresChangesBinding",
     "ReconnectSettings",
     "Settings",
     "Subscription",
+    "WorkerSettings",
     "settings",
 ]
 
@@ -62,6 +64,16 @@ DEFAULTS: Final[Mapping[str, Any]] = {
         "PORT": 54321,
         "JWT_SECRET": None,
     },  # env SUPABASE_JWT_SECRET
+    "REDIS_PREFIX": "supa_realtime",
+    "BROADCAST": {
+        "TRANSPORT": "worker",
+        "MAX_PAYLOAD_BYTES": 256_000,
+        "RETENTION_SECONDS": 300.0,
+        "RETENTION_MESSAGES": 100_000,
+        "MAX_IN_FLIGHT": 1000,
+        "LINGER": 30.0,
+    },
+    "WORKER": {"LEASE_TTL": 10.0, "STATUS_INTERVAL": 2.0},
 }
 
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
@@ -136,6 +148,40 @@ class DevServerSettings:
     host: str = "127.0.0.1"
     port: int = 54321
     jwt_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class BroadcastSettings:
+    """How ``broadcast()`` sends and how long the outbox keeps what the worker has not sent.
+
+    ``transport`` is ``"worker"`` (the outbox, sent by ``manage.py realtime_worker``) or
+    ``"rest"`` (``POST /realtime/v1/api/broadcast`` from the calling process). An outbox entry
+    is trimmed only once it is older than ``retention_seconds`` *and* at least
+    ``retention_messages`` newer entries exist.
+    """
+
+    transport: Literal["worker", "rest"] = "worker"
+    max_payload_bytes: int = 256_000
+    retention_seconds: float = 300.0
+    retention_messages: int = 100_000
+    max_in_flight: int = 1000
+    linger: float = 30.0
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """The worker lease and status: ``lease_ttl`` bounds a takeover after a crash."""
+
+    lease_ttl: float = 10.0
+    status_interval: float = 2.0
+
+
+def _positive_int(value: object, *path: str | int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(
+            f"{_name(*path)} must be a positive integer, got {_describe(value)}."
+        )
+    return value
 
 
 def _name(*path: str | int) -> str:
@@ -403,6 +449,47 @@ class Settings:
         if secret is not None:
             secret = _nonempty_str(secret, "DEVSERVER", "JWT_SECRET", secret=True)
         return DevServerSettings(host=host, port=port, jwt_secret=secret)
+
+    @property
+    def REDIS_PREFIX(self) -> str:
+        """Prefix of supa_realtime's own Redis keys (outbox stream, counters, lease, status)."""
+        return _nonempty_str(self._get("REDIS_PREFIX"), "REDIS_PREFIX")
+
+    @property
+    def BROADCAST(self) -> BroadcastSettings:
+        """How ``broadcast()`` sends, its payload limit and the outbox retention."""
+        value = _sub_dict(self._get("BROADCAST"), DEFAULTS["BROADCAST"], "BROADCAST")
+        transport = value["TRANSPORT"]
+        if transport not in ("worker", "rest"):
+            raise ConfigurationError(
+                f'{_name("BROADCAST", "TRANSPORT")} must be "worker" or "rest", '
+                f"got {_describe(transport)}."
+            )
+        return BroadcastSettings(
+            transport=transport,
+            max_payload_bytes=_positive_int(
+                value["MAX_PAYLOAD_BYTES"], "BROADCAST", "MAX_PAYLOAD_BYTES"
+            ),
+            retention_seconds=_positive_number(
+                value["RETENTION_SECONDS"], "BROADCAST", "RETENTION_SECONDS"
+            ),
+            retention_messages=_positive_int(
+                value["RETENTION_MESSAGES"], "BROADCAST", "RETENTION_MESSAGES"
+            ),
+            max_in_flight=_positive_int(value["MAX_IN_FLIGHT"], "BROADCAST", "MAX_IN_FLIGHT"),
+            linger=_positive_number(value["LINGER"], "BROADCAST", "LINGER"),
+        )
+
+    @property
+    def WORKER(self) -> WorkerSettings:
+        """The worker lease (one active worker at a time) and its status updates."""
+        value = _sub_dict(self._get("WORKER"), DEFAULTS["WORKER"], "WORKER")
+        return WorkerSettings(
+            lease_ttl=_positive_number(value["LEASE_TTL"], "WORKER", "LEASE_TTL"),
+            status_interval=_positive_number(
+                value["STATUS_INTERVAL"], "WORKER", "STATUS_INTERVAL"
+            ),
+        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of settings.{SETTING_NAME} (KEY hidden)>"

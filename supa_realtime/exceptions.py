@@ -14,6 +14,15 @@ The hierarchy::
      ├── PushTimeout              no answer to a push in time (also a ``TimeoutError``)
      ├── PushError                the server answered a push with an error status
      ├── BindingError             a postgres_changes binding the server would refuse
+     ├── BroadcastError           a broadcast() that could not be made
+     │    ├── InvalidBroadcast     ... because of its topic, event or payload (at the call site;
+     │    │                        also a ``ValueError``)
+     │    └── BroadcastRejected    ... because the REST API answered with an error (status,
+     │         │                   the server's message)
+     │         ├── BroadcastUnauthorized  HTTP 401 / 403: the key was refused
+     │         ├── BroadcastInvalid       HTTP 422: a message the server would not take
+     │         └── BroadcastRateLimited   HTTP 429: over the project's rate limit
+     ├── LeaseLost                the worker lost its lease and stopped being the active one
      └── ConfigurationError       a setting is missing or malformed (names the setting)
           └── PrerequisiteError    the database cannot serve logical decoding (says what to do)
 
@@ -28,10 +37,17 @@ from typing import Any
 __all__ = [
     "AuthorizationError",
     "BindingError",
+    "BroadcastError",
+    "BroadcastInvalid",
+    "BroadcastRateLimited",
+    "BroadcastRejected",
+    "BroadcastUnauthorized",
     "ConfigurationError",
     "ConnectionRefused",
+    "InvalidBroadcast",
     "JoinError",
     "JoinTimeout",
+    "LeaseLost",
     "LocalProtocolError",
     "NotConnectedError",
     "PrerequisiteError",
@@ -133,6 +149,47 @@ class BindingError(RealtimeError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class BroadcastError(RealtimeError):
+    """A broadcast could not be made."""
+
+
+class InvalidBroadcast(BroadcastError, ValueError):
+    """``broadcast()`` was called with a topic, event or payload that cannot be sent.
+
+    The message names what to fix (and the setting, for the size limit).
+    """
+
+
+class BroadcastRejected(BroadcastError):
+    """The REST broadcast API answered with an HTTP error.
+
+    ``status`` is the HTTP status, ``message`` the server's text (its ``message``, or the
+    errors it listed), ``body`` the decoded JSON answer (``None`` when it was not JSON).
+    """
+
+    def __init__(self, status: int, message: str, body: Any = None) -> None:
+        super().__init__(f"broadcast refused with HTTP {status}: {message or '(no message)'}")
+        self.status = status
+        self.message = message
+        self.body = body
+
+
+class BroadcastUnauthorized(BroadcastRejected):
+    """HTTP 401 / 403: the server key was refused (or the tenant is unknown or suspended)."""
+
+
+class BroadcastInvalid(BroadcastRejected):
+    """HTTP 422: the server would not take a message (blank fields, payload over its limit)."""
+
+
+class BroadcastRateLimited(BroadcastRejected):
+    """HTTP 429: the project's messages-per-second limit, or a batch too large for it."""
+
+
+class LeaseLost(RealtimeError):
+    """The worker could not renew its lease in time; another worker may be active now."""
 
 
 class ConfigurationError(RealtimeError):
