@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from django.test import override_settings
 
 from supa_realtime.conf import (
     DEFAULTS,
+    SUBSCRIPTION_KEYS,
     ConfigurationError,
     DevServerSettings,
     PostgresChangesBinding,
@@ -231,3 +233,16 @@ def test_long_values_are_truncated_in_errors(settings: Any) -> None:
     with pytest.raises(ConfigurationError) as excinfo:
         realtime_settings.VSN  # noqa: B018
     assert len(str(excinfo.value)) < 200
+
+
+def test_readme_documents_every_setting() -> None:
+    """The README's settings table lists every key of DEFAULTS, nested keys included."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = {line.split("|")[1].strip() for line in readme.splitlines() if line.startswith("| `")}
+    expected = set()
+    for key, default in DEFAULTS.items():
+        expected.add(f"`{key}`")
+        if isinstance(default, dict):
+            expected.update(f'`{key}["{sub}"]`' for sub in default)
+    expected.update(f"`{key}`" for key in SUBSCRIPTION_KEYS)
+    assert expected <= rows, sorted(expected - rows)
