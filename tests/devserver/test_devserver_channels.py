@@ -195,7 +195,7 @@ async def test_invalid_access_token_system_error_then_close(realtime_server: Dev
 
 async def test_channel_closes_when_its_token_expires(realtime_server: DevServer) -> None:
     async with await RawClient.connect(realtime_server) as client:
-        short = realtime_server.mint_key("authenticated", ttl=1)
+        short = realtime_server.mint_key("authenticated", ttl=2)  # exp is a whole second
         await client.join(TOPIC, access_token=short, join_ref="1")
         system = await client.expect("system", within=10)
         close = await client.recv()
