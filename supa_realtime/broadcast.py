@@ -213,8 +213,19 @@ def broadcast(
         BroadcastRejected: with the REST transport, when the server refuses (raised where
             the send happens: at the call, or when the transaction commits).
     """
+    import asyncio
+
+    from django.core.exceptions import SynchronousOnlyOperation
     from django.db import transaction
 
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # no event loop in this thread: the normal case for sync code
+    else:
+        raise SynchronousOnlyOperation(
+            "broadcast() was called from async code; use `await abroadcast(...)` there"
+        )
     prepared = prepare(topic, event, payload, private=private)
     mode = _transport(transport)
     transaction.on_commit(functools.partial(send_prepared, prepared, mode), using=using)

@@ -26,6 +26,22 @@ counted and logged at WARNING, never dropped silently.
 
 After a reconnect, every relayed group gets a gap notice (:func:`supa_realtime.events.gap_message`)
 before any newer event: it is queued when the socket reopens, before the channels rejoin.
+
+Outbound, when the worker is given Redis (``from_settings`` always does):
+
+* it first waits for the deployment's lease (:mod:`supa_realtime.lease`); a standby worker
+  does not connect upstream at all, so with several workers exactly one relays (no echo,
+  no duplicates) and the others take over within the lease's takeover bound;
+* once active it runs an :class:`~supa_realtime.outbox.OutboxSender` beside the relay,
+  which sends the broadcasts Django code queued, in order, with ``ack`` (relay channels
+  join with ``{"self": false, "ack": true}`` so they can carry them too);
+* every ``status_interval`` it writes a small status hash to Redis (read by
+  ``manage.py realtime_worker --status``) and logs at WARNING any outbox entries trimmed
+  before they were sent since the last report.
+
+A lost lease (not renewed in time) stops the worker with
+:class:`~supa_realtime.exceptions.LeaseLost`; on a clean stop it waits briefly for
+in-flight acks, then releases the lease so a standby takes over at once.
 """
 
 from __future__ import annotations
@@ -43,10 +59,13 @@ from typing import Any
 from . import events, signals
 from .backoff import Backoff
 from .client import RealtimeClient
+from .channel import RealtimeChannel
 from .conf import Subscription
-from .exceptions import JoinError, JoinTimeout
+from .exceptions import JoinError, JoinTimeout, LeaseLost
 from .groups import group_for
 from .layers import GroupSender
+from .lease import Lease
+from .outbox import OutboxKeys, OutboxSender
 from .phoenix import constants as c
 from .phoenix.message import Message
 
@@ -90,6 +109,13 @@ class Worker:
         reconnect: the reconnect backoff policy.
         max_pending: frames queued for Redis before the receive path waits.
         max_signal_backlog: signal events queued before new ones are counted and dropped.
+        redis: an asyncio Redis client for the lease, the outbox and the status; ``None``
+            runs the relay alone (no lease, no outbox).
+        keys: the Redis keys (default prefix ``supa_realtime``).
+        lease_ttl: seconds the lease lives without renewal (see :mod:`supa_realtime.lease`).
+        status_interval: seconds between status updates.
+        max_in_flight: outbox sends waiting for their ack at most.
+        linger: seconds an outbox-only channel stays joined after its last send.
     """
 
     def __init__(
@@ -105,6 +131,12 @@ class Worker:
         reconnect: Backoff | None = None,
         max_pending: int = 100_000,
         max_signal_backlog: int = 10_000,
+        redis: Any = None,
+        keys: OutboxKeys | None = None,
+        lease_ttl: float = 10.0,
+        status_interval: float = 2.0,
+        max_in_flight: int = 1000,
+        linger: float = 30.0,
     ) -> None:
         if layer is None:
             raise ValueError("the worker needs a channel layer (CHANNEL_LAYERS is not set)")
@@ -123,6 +155,12 @@ class Worker:
         self._stopping = False
         #: Set once every subscription has been joined (or handed to background retries).
         self.ready = asyncio.Event()
+        self.redis = redis
+        self.keys = keys or OutboxKeys()
+        self.lease = Lease(redis, self.keys.lease, lease_ttl) if redis is not None else None
+        self._status_interval = status_interval
+        self._relay_channels: dict[str, tuple[RealtimeChannel, bool]] = {}
+        self._push_timeout = push_timeout
         self._client = RealtimeClient(
             url,
             key,
@@ -134,6 +172,20 @@ class Worker:
         self._client.on_open(self._on_open)
         self._client.on_close(self._on_close)
         self._client.on_message(self._on_message)
+        self.outbox: OutboxSender | None = None
+        if redis is not None:
+            self.outbox = OutboxSender(
+                redis,
+                self.keys,
+                self._client,
+                self._relay_channels,
+                max_in_flight=max_in_flight,
+                linger=linger,
+                push_timeout=push_timeout,
+                max_channels=max(1, c.MAX_CHANNELS_PER_CLIENT - 10 - len(self.subscriptions)),
+            )
+        self._dropped_seen: int | None = None
+        self.last_error = ""
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> Worker:
@@ -156,6 +208,8 @@ class Worker:
                 "Supabase server key"
             )
         reconnect = realtime_settings.RECONNECT
+        broadcast = realtime_settings.BROADCAST
+        worker = realtime_settings.WORKER
         kwargs: dict[str, Any] = {
             "subscriptions": realtime_settings.SUBSCRIPTIONS,
             "layer": get_channel_layer(realtime_settings.CHANNEL_LAYER),
@@ -167,7 +221,16 @@ class Worker:
                 max_delay=reconnect.max_delay,
                 max_retries=reconnect.max_retries,
             ),
+            "keys": OutboxKeys(realtime_settings.REDIS_PREFIX),
+            "lease_ttl": worker.lease_ttl,
+            "status_interval": worker.status_interval,
+            "max_in_flight": broadcast.max_in_flight,
+            "linger": broadcast.linger,
         }
+        if "redis" not in overrides:
+            import redis.asyncio
+
+            kwargs["redis"] = redis.asyncio.Redis.from_url(realtime_settings.REDIS_URL)
         kwargs.update(overrides)
         return cls(url=url, key=key, **kwargs)
 
@@ -175,26 +238,135 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, join every subscription and relay until ``stop`` is set; then leave the
-        channels, deliver what is still queued and close."""
+        channels, deliver what is still queued and close.
+
+        With Redis, wait on standby for the lease first (returning if ``stop`` is set
+        meanwhile), and send the outbox while active.
+
+        Raises:
+            LeaseLost: the lease could not be renewed in time; the worker stopped.
+        """
+        if self.lease is not None:
+            await self._publish_status(connected=False)
+            if not await self.lease.wait(stop):
+                return
         tasks = [
             asyncio.create_task(self._send_loop(), name="supa_realtime.worker.send"),
             asyncio.create_task(self._signal_loop(), name="supa_realtime.worker.signals"),
         ]
+        outbound: list[asyncio.Task[None]] = []
         try:
-            await self._client.connect()
+            if self.lease is not None:
+                outbound.append(
+                    asyncio.create_task(self.lease.keep(), name="supa_realtime.worker.lease")
+                )
+                outbound.append(
+                    asyncio.create_task(self._status_loop(), name="supa_realtime.worker.status")
+                )
+            await self._client.connect(retry=self.lease is not None)
             for sub in self.subscriptions:
                 await self._join(sub)
+            if self.outbox is not None:
+                outbound.append(
+                    asyncio.create_task(self.outbox.run(), name="supa_realtime.worker.outbox")
+                )
             self.ready.set()
-            await stop.wait()
+            await self._until_stopped(stop, outbound)
         finally:
             self._stopping = True
+            await self._stop_outbound(outbound)
             await self._shutdown(tasks)
+            if self.lease is not None:
+                await self.lease.release()
+                await self._publish_status(connected=False)
+
+    async def _until_stopped(self, stop: asyncio.Event, outbound: list[asyncio.Task[None]]) -> None:
+        stopper = asyncio.create_task(stop.wait(), name="supa_realtime.worker.stop")
+        try:
+            done, _ = await asyncio.wait({stopper, *outbound}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopper
+        for task in done:
+            if task is not stopper:
+                exc = task.exception()
+                if isinstance(exc, LeaseLost):
+                    logger.error("%s", exc)
+                if exc is not None:
+                    raise exc
+                raise RuntimeError(f"{task.get_name()} ended unexpectedly")
+
+    async def _stop_outbound(self, outbound: list[asyncio.Task[None]]) -> None:
+        if self.outbox is not None and self._client.is_connected:
+            # Let what is in flight be acknowledged, so it is not sent again by the next worker.
+            await self.outbox.drain(min(self._push_timeout, 5.0))
+        for task in outbound:
+            task.cancel()
+        results = await asyncio.gather(*outbound, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception) and not isinstance(result, LeaseLost):
+                logger.error("outbound task failed", exc_info=result)
+
+    async def _status_loop(self) -> None:
+        while True:
+            await self._publish_status(connected=self._client.is_connected)
+            await self._report_dropped()
+            await asyncio.sleep(self._status_interval)
+
+    async def _publish_status(self, *, connected: bool) -> None:
+        from redis.exceptions import RedisError
+
+        if self.redis is None or self.lease is None:
+            return
+        outbox = self.outbox
+        fields = {
+            "holder": self.lease.holder,
+            "connected": "1" if connected else "0",
+            "updated_at": repr(time.time()),
+            "in_flight": outbox.in_flight if outbox is not None else 0,
+            "sent": outbox.stats.sent if outbox is not None else 0,
+            "last_error": (outbox.stats.last_error if outbox is not None else "") or self.last_error,
+            "frames_relayed": self.stats.frames_relayed,
+            "reconnects": self.stats.reconnects,
+        }
+        try:
+            if connected or await self.lease.holder_now() in (None, self.lease.holder):
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.hset(self.keys.status, mapping=fields)
+                    pipe.pexpire(self.keys.status, int(max(3 * self._status_interval, 10) * 1000))
+                    await pipe.execute()
+        except (OSError, RedisError) as exc:
+            logger.warning("could not publish the worker status (%s)", exc)
+
+    async def _report_dropped(self) -> None:
+        """Log at WARNING the outbox entries trimmed unsent since the last report."""
+        from redis.exceptions import RedisError
+
+        if self.redis is None:
+            return
+        keys = self.keys
+        try:
+            dropped_raw, reported_raw = await self.redis.mget(keys.dropped, keys.dropped_reported)
+            dropped, reported = int(dropped_raw or 0), int(reported_raw or 0)
+            if dropped > reported:
+                logger.warning(
+                    "%d outbox broadcasts were dropped before they were sent (older than the "
+                    "retention bound, SUPA_REALTIME['BROADCAST']['RETENTION_SECONDS'] / "
+                    "['RETENTION_MESSAGES']); %d dropped in all",
+                    dropped - reported,
+                    dropped,
+                )
+                await self.redis.set(keys.dropped_reported, dropped)
+        except (OSError, RedisError) as exc:
+            logger.warning("could not read the outbox drop counter (%s)", exc)
 
     async def _join(self, sub: Subscription) -> None:
         # self: false — what this worker sends must never come back to it and be relayed twice.
+        # ack: true — the outbox sends on this channel too when the topic is also a target.
         channel = self._client.channel(
             sub.full_topic,
-            broadcast={"self": False, "ack": False},
+            broadcast={"self": False, "ack": True},
             presence={"enabled": sub.presence},
             private=sub.private,
         )
@@ -208,6 +380,7 @@ class Worker:
                 filter=binding.filter,
             )
         group = self._groups[sub.full_topic]
+        self._relay_channels[sub.full_topic] = (channel, sub.private)
         try:
             await channel.subscribe()
         except (JoinError, JoinTimeout) as exc:
