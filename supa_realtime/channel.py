@@ -128,6 +128,7 @@ class RealtimeChannel:
         self._rejoin_task: asyncio.Task[Any] | None = None
         self._rejoin_tries = 0
         self._tracked: Any = None
+        self._join_token: str | None = None
         self.dropped_pushes = 0
 
     def __repr__(self) -> str:
@@ -511,6 +512,7 @@ class RealtimeChannel:
         }
         payload: dict[str, Any] = {"config": config}
         token = self._client.access_token
+        self._join_token = token
         if token:
             payload["access_token"] = token
         return payload
@@ -557,6 +559,12 @@ class RealtimeChannel:
             logger.info("joined %s", self.topic)
             self._status(c.SUBSCRIBED, None)
             self._settle(None)
+            token = self._client.access_token
+            if token and token != self._join_token:
+                # set_auth() ran while this join was in flight: bring the server up to date.
+                self._client._spawn(
+                    self._push_access_token(token), f"supa_realtime auth {self.topic}"
+                )
             if retrack and not any(p.event == c.PRESENCE for p in self._buffer):
                 self._client._spawn(self._retrack(), f"supa_realtime track {self.topic}")
             if self._buffer:

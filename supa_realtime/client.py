@@ -56,6 +56,7 @@ from .exceptions import (
     RemoteProtocolError,
 )
 from .phoenix import constants as c
+from .phoenix.channel import is_stale
 from .phoenix.message import Message, full_topic
 from .phoenix.refs import RefCounter
 from .phoenix.serializer import Serializer, excerpt, serializer_for
@@ -435,6 +436,17 @@ class RealtimeClient:
                     await channel._push_access_token(token)
                 except NotConnectedError:
                     logger.debug("%s: token not sent now; the rejoin will carry it", channel.topic)
+
+    def is_current(self, message: Message) -> bool:
+        """False when ``message`` belongs to an earlier join of a registered channel.
+
+        The ``on_message`` hooks see every decoded frame; a relay can use this to skip the
+        stale ones its channels drop (PROTOCOL.md §7.4). Replies are always current.
+        """
+        channel = self._channels.get(message.topic)
+        if channel is None or message.event == c.PHX_REPLY:
+            return True
+        return not is_stale(message, channel.join_ref)
 
     # hooks (each returns the callback, so they work as decorators)
 

@@ -462,6 +462,14 @@ async def test_phx_error_rejoins_and_drops_the_stale_close(
 async def test_stale_pushes_are_dropped(server: DevServer, make: Factory) -> None:
     client = make()
     systems: list[dict[str, Any]] = []
+    current: list[tuple[str, bool]] = []
+    client.on_message(
+        lambda m: (
+            current.append((m.payload["message"], client.is_current(m)))
+            if m.event == "system"
+            else None
+        )
+    )
     channel = client.channel("room1").on_system(systems.append)
     await channel.subscribe()
     (conn,) = server.context.connections
@@ -471,6 +479,23 @@ async def test_stale_pushes_are_dropped(server: DevServer, make: Factory) -> Non
     conn.queue_message(Message("realtime:room1", "system", fresh, join_ref=channel.join_ref))
     await eventually(lambda: systems)
     assert [s["message"] for s in systems] == ["fresh"]
+    assert current == [("stale", False), ("fresh", True)]
+
+
+async def test_set_auth_during_a_join_reaches_the_server(server: DevServer, make: Factory) -> None:
+    first = server.mint_key("authenticated", sub="u1")
+    client = make(access_token=first)
+    channel = client.channel("room1")
+    server.faults.reply_delay = 0.3  # the join is in flight while the token changes
+    task = asyncio.ensure_future(channel.subscribe())
+    await eventually(lambda: server.subscribers("room1") == 1)
+    second = server.mint_key("authenticated", sub="u1", session="2")
+    await client.set_auth(second)  # not joined yet: nothing pushed now
+    await task
+    server.faults.reply_delay = 0.0
+    await eventually(
+        lambda: [ch.token for ch in server.context.hub.channels_on("realtime:room1")] == [second]
+    )
 
 
 async def test_async_and_sync_callbacks(server: DevServer, make: Factory) -> None:
