@@ -38,6 +38,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import redis
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 from channels_redis.core import RedisChannelLayer
 
 from supa_realtime.layers import unpack
@@ -262,11 +264,21 @@ async def channel_layer(channel_layer_config: dict[str, Any]) -> AsyncIterator[A
         await layer.close_pools()
 
 
-@pytest.fixture
-def redis_channel_layers(settings: Any, channel_layer_config: dict[str, Any]) -> dict[str, Any]:
-    """Point ``CHANNEL_LAYERS["default"]`` at the test Redis for one test."""
+@pytest_asyncio.fixture
+async def redis_channel_layers(
+    settings: Any, channel_layer_config: dict[str, Any]
+) -> AsyncIterator[dict[str, Any]]:
+    """Point ``CHANNEL_LAYERS["default"]`` at the test Redis for one test.
+
+    The layer Channels builds for it during the test has its connections closed afterwards.
+    """
     settings.CHANNEL_LAYERS = {"default": channel_layer_config}
-    return channel_layer_config
+    try:
+        yield channel_layer_config
+    finally:
+        layer = channel_layers.backends.get(DEFAULT_CHANNEL_LAYER)
+        if layer is not None:
+            await layer.close_pools()
 
 
 @pytest_asyncio.fixture
