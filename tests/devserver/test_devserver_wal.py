@@ -3,15 +3,20 @@ matched by the DevServer and received by the official ``realtime`` client and by
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest_asyncio
 from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict
 from realtime import AsyncRealtimeClient
+from realtime.types import RealtimePostgresChangesListenEvent as Listen
 
 from supa_realtime.client import RealtimeClient
+from supa_realtime.devserver.database import dsn_from_django
 from supa_realtime.devserver.server import DevServer
 from supa_realtime.devserver.wal import WalReader
 from supa_realtime.events import PostgresChange
@@ -95,7 +100,7 @@ async def test_official_client_gets_changes_through_filters(
         channel = client.channel("db")
         for name, event, row_filter in BINDINGS:
             channel.on_postgres_changes(
-                event,  # type: ignore[arg-type]
+                Listen(event),
                 got[name].append,
                 table="todos",
                 schema="public",
@@ -149,3 +154,83 @@ async def test_our_client_gets_changes_through_filters(
     assert update.old_record == {"id": 2, "title": "b", "status": "done"}
     assert [c["name"] for c in update.columns] == ["id", "title", "status"]
     assert update.errors is None
+
+
+def _django_entry(postgres_dsn: str) -> dict[str, Any]:
+    params = conninfo_to_dict(postgres_dsn)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": params["dbname"],
+        "USER": params["user"],
+        "HOST": params["host"],
+        "PORT": params["port"],
+    }
+
+
+def _orm_changes(entry: dict[str, Any], blocker: Any) -> None:
+    """Create, update and delete a Session with the Django ORM, on a second database alias."""
+    from django.contrib.sessions.models import Session
+    from django.db import connections
+
+    alias = "wal_test"
+    configured = connections.configure_settings({"default": {}, alias: entry})
+    connections.settings[alias] = configured[alias]
+    try:
+        with blocker.unblock():
+            with connections[alias].schema_editor() as editor:
+                editor.create_model(Session)
+            sessions = Session.objects.using(alias)
+            session = sessions.create(
+                session_key="k1",
+                session_data="hello",
+                expire_date=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
+            )
+            session.session_data = "changed"
+            session.save(using=alias)
+            sessions.filter(session_key="k1").delete()
+            connections[alias].close()
+    finally:
+        del connections[alias]
+        del connections.settings[alias]
+
+
+async def test_django_orm_changes_reach_the_official_client(
+    realtime_server: DevServer, postgres_dsn: str, django_db_blocker: Any
+) -> None:
+    entry = _django_entry(postgres_dsn)
+    dsn = dsn_from_django(entry)  # what the server reads: the Django database's DSN
+    assert dsn is not None
+    reader = WalReader(dsn, on_change=realtime_server.emit_change, poll_interval=0.02)
+    client = AsyncRealtimeClient(
+        realtime_server.ws_url, realtime_server.anon_key, auto_reconnect=False
+    )
+    got: list[Any] = []
+    system: list[Any] = []
+    await reader.start()
+    try:
+        channel = client.channel("orm")
+        channel.on_postgres_changes(Listen.All, got.append, table="django_session", schema="public")
+        channel.on_system(system.append)
+        await channel.subscribe()
+        await eventually(lambda: system, within=WITHIN)
+        await asyncio.to_thread(_orm_changes, entry, django_db_blocker)
+        await eventually(lambda: len(got) >= 3, within=WITHIN)
+    finally:
+        await client.close()
+        await reader.stop()
+
+    insert, update, delete = (p["data"] for p in got)
+    assert [d["type"] for d in (insert, update, delete)] == ["INSERT", "UPDATE", "DELETE"]
+    assert insert["record"] == {
+        "session_key": "k1",
+        "session_data": "hello",
+        "expire_date": "2030-01-02T03:04:05+00:00",
+    }
+    assert update["record"]["session_data"] == "changed"
+    assert update["old_record"] == {"session_key": "k1"}
+    assert delete["old_record"] == {"session_key": "k1"}
+    assert insert["columns"] == [
+        {"name": "session_key", "type": "varchar"},
+        {"name": "session_data", "type": "text"},
+        {"name": "expire_date", "type": "timestamptz"},
+    ]
