@@ -387,20 +387,101 @@ _POSIX_CLASSES = {
     "print": r"\x20-\x7e",
     "graph": r"\x21-\x7e",
 }
-_ESCAPE_MAP = {r"\m": r"\b(?=\w)", r"\M": r"\b(?<=\w)", r"\y": r"\b", r"\Y": r"\B"}
+_ESCAPE_MAP = {
+    "m": r"\b(?=\w)",  # start of a word
+    "M": r"\b(?<=\w)",  # end of a word
+    "y": r"\b",
+    "Y": r"\B",
+    "B": r"\\",  # a synonym for a backslash in Postgres, a non-boundary in Python
+    "b": r"\x08",  # backspace in Postgres, a word boundary in Python
+    "e": r"\x1b",
+}
+_BOUND = re.compile(r"\{(\d+)(,(\d*))?\}")
+_DUPMAX = 255
+
+
+def _translate_regex(pattern: str) -> str:
+    """Rewrite a Postgres advanced regular expression into Python ``re`` syntax.
+
+    Raises ``re.error`` where Postgres refuses the pattern and Python would accept it.
+    """
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    after_quantifier = 0  # 1 just after a quantifier, 2 after its non-greedy "?"
+    while i < n:
+        ch = pattern[i]
+        if ch == "[":
+            end = i + 1
+            if end < n and pattern[end] == "^":
+                end += 1
+            if end < n and pattern[end] == "]":
+                end += 1  # a leading ] is literal
+            while end < n and pattern[end] != "]":
+                if pattern.startswith("[:", end):
+                    close = pattern.find(":]", end + 2)
+                    if close < 0:
+                        raise re.error("invalid character class")
+                    name = pattern[end + 2 : close]
+                    if name not in _POSIX_CLASSES:
+                        raise re.error(f"invalid character class {name!r}")
+                    end = close + 2
+                    continue
+                if pattern[end] == "\\" and pattern[end + 1 : end + 2].isdigit():
+                    raise re.error("invalid escape \\ sequence")  # no back-references here
+                end += 2 if pattern[end] == "\\" else 1
+            if end >= n:
+                raise re.error("brackets [] not balanced")
+            body = re.sub(
+                r"\[:([a-z]+):\]", lambda m: _POSIX_CLASSES[m.group(1)], pattern[i + 1 : end]
+            )
+            out.append("[" + body.replace("[", "\\[") + "]")
+            i, after_quantifier = end + 1, 0
+            continue
+        if ch == "\\":
+            if i + 1 >= n:
+                raise re.error("invalid escape \\ sequence")
+            nxt = pattern[i + 1]
+            out.append(_ESCAPE_MAP.get(nxt, "\\" + nxt))
+            i, after_quantifier = i + 2, 0
+            continue
+        if ch in "*+?" or (ch == "{" and i + 1 < n and pattern[i + 1].isdigit()):
+            if ch == "?" and after_quantifier == 1:  # the non-greedy marker
+                out.append("?")
+                i, after_quantifier = i + 1, 2
+                continue
+            if after_quantifier:
+                raise re.error("quantifier operand invalid")
+            if ch == "{":
+                bound = _BOUND.match(pattern, i)
+                if bound is None:
+                    raise re.error("invalid repetition count(s)")
+                low, high = int(bound.group(1)), bound.group(3)
+                if low > _DUPMAX or (high and (int(high) > _DUPMAX or int(high) < low)):
+                    raise re.error("invalid repetition count(s)")
+                out.append(bound.group(0))
+                i = bound.end()
+            else:
+                out.append(ch)
+                i += 1
+            after_quantifier = 1
+            continue
+        if ch == "{":
+            out.append("\\{")
+        elif ch == "$":
+            out.append(r"\Z")  # Python's $ also matches before a final newline
+        else:
+            out.append(ch)
+        i, after_quantifier = i + 1, 0
+    return "".join(out)
 
 
 @functools.lru_cache(maxsize=1024)
 def posix_regex(pattern: str, insensitive: bool) -> re.Pattern[str]:
     """Compile a Postgres regular expression (``~``, ``~*``) with Python's ``re``.
 
-    POSIX bracket classes (``[[:alpha:]]``) and the word-boundary escapes ``\\m \\M \\y \\Y``
-    are translated; the rest of the syntax Postgres and Python share. Raises ``re.error``.
+    The pattern is translated first: POSIX bracket classes (``[[:alpha:]]``), the escapes
+    ``\\m \\M \\y \\Y \\B \\b \\e``, ``$`` only at the very end, ``.`` also matching a newline, and
+    Postgres's stricter rules for bounds and stacked quantifiers. Raises ``re.error``.
     """
-    translated = re.sub(
-        r"\[:([a-z]+):\]",
-        lambda m: _POSIX_CLASSES.get(m.group(1), m.group(0)),
-        pattern,
-    )
-    translated = re.sub(r"\\[mMyY]", lambda m: _ESCAPE_MAP[m.group(0)], translated)
-    return re.compile(translated, re.IGNORECASE if insensitive else 0)
+    flags = re.DOTALL | (re.IGNORECASE if insensitive else 0)
+    return re.compile(_translate_regex(pattern), flags)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -145,18 +146,36 @@ def test_like_refuses_a_trailing_escape() -> None:
     assert pg.like_regex("abc\\", False) is None
 
 
-@pytest.mark.parametrize(
-    ("pattern", "text", "expected"),
-    [
-        ("^[[:digit:]]+$", "123", True),
-        ("^[[:alpha:]_]+$", "ab_c", True),
-        ("[[:space:]]", "nospace", False),
-        ("\\mcat\\M", "a cat here", True),
-        ("\\ycat\\y", "concat", False),
-    ],
-)
+REGEXES = [
+    ("^[[:digit:]]+$", "123", True),
+    ("^[[:alpha:]_]+$", "ab_c", True),
+    ("[[:space:]]", "nospace", False),
+    ("\\mcat\\M", "a cat here", True),
+    ("\\ycat\\y", "concat", False),
+    # Postgres's own meanings where Python's differ
+    ("^a$", "a\n", False),  # $ is the very end
+    (".", "\n", True),  # . matches a newline
+    ("\\Bx", "\\x", True),  # \B is a backslash
+    ("b\\b", "b\x08", True),  # \b is a backspace
+    ("a{,2}", "a{,2}", True),  # a brace not followed by a digit is literal
+    ("a{2,}", "aaa", True),
+    ("a*?b", "ab", True),
+    ("]??", "", True),
+]
+
+
+@pytest.mark.parametrize(("pattern", "text", "expected"), REGEXES)
 def test_posix_regex(pattern: str, text: str, expected: bool) -> None:
     assert (pg.posix_regex(pattern, False).search(text) is not None) is expected
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["a{2", "a{300}", "a{3,1}", "a*+", "a**", "a+?+", "[[:nope:]]", "[abc", "a\\", "[\\2]", "(a"],
+)
+def test_posix_regex_refuses_what_postgres_refuses(pattern: str) -> None:
+    with pytest.raises(re.error):
+        pg.posix_regex(pattern, False)
 
 
 def test_compare() -> None:
