@@ -34,8 +34,8 @@ from supa_realtime.exceptions import ConfigurationError
 
 __all__ = [
     "DEFAULTS",
-    "ConfigurationError",
     "BroadcastSettings",
+    "ConfigurationError",
     "DevServerSettings",
     "PostgresChangesBinding",
     "ReconnectSettings",
@@ -486,9 +486,7 @@ class Settings:
         value = _sub_dict(self._get("WORKER"), DEFAULTS["WORKER"], "WORKER")
         return WorkerSettings(
             lease_ttl=_positive_number(value["LEASE_TTL"], "WORKER", "LEASE_TTL"),
-            status_interval=_positive_number(
-                value["STATUS_INTERVAL"], "WORKER", "STATUS_INTERVAL"
-            ),
+            status_interval=_positive_number(value["STATUS_INTERVAL"], "WORKER", "STATUS_INTERVAL"),
         )
 
     def __repr__(self) -> str:
