@@ -343,6 +343,32 @@ frame(
     Message(TOPIC, "phx_reply", OK_EMPTY, ref="7", join_ref="3"),
 )
 frame(
+    "v2 broadcast ack, payload too large",
+    "2.0.0",
+    "server",
+    '["3","7","realtime:room1","phx_reply",{"status":"error","response":"payload_size_exceeded"}]',
+    Message(
+        TOPIC,
+        "phx_reply",
+        {"status": "error", "response": "payload_size_exceeded"},
+        ref="7",
+        join_ref="3",
+    ),
+)
+frame(
+    "v1 broadcast ack, payload too large (as documented)",
+    "1.0.0",
+    "server",
+    '{"topic":"realtime:room1","event":"phx_reply","payload":{"status":"error",'
+    '"response":{"error":"payload_size_exceeded"}},"ref":"7"}',
+    Message(
+        TOPIC,
+        "phx_reply",
+        {"status": "error", "response": {"error": "payload_size_exceeded"}},
+        ref="7",
+    ),
+)
+frame(
     "v1 broadcast fan-out",
     "1.0.0",
     "server",
