@@ -9,10 +9,6 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from supa_realtime.devserver.database import dsn_from_django
-from supa_realtime.testing import postgres as pg_fixtures
-
-postgres_server = pg_fixtures.postgres_server
-postgres_dsn = pg_fixtures.postgres_dsn
 
 
 @pytest.mark.parametrize(

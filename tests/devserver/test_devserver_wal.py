@@ -20,11 +20,7 @@ from supa_realtime.devserver.database import dsn_from_django
 from supa_realtime.devserver.server import DevServer
 from supa_realtime.devserver.wal import WalReader
 from supa_realtime.events import PostgresChange
-from supa_realtime.testing import postgres as pg_fixtures
 from supa_realtime.testing.devserver import eventually
-
-postgres_server = pg_fixtures.postgres_server
-postgres_dsn = pg_fixtures.postgres_dsn
 
 WITHIN = 20.0
 BINDINGS: list[tuple[str, str, str | None]] = [

@@ -14,11 +14,7 @@ from psycopg import AsyncConnection, sql
 from supa_realtime.devserver.prerequisites import check_prerequisites, create_slot
 from supa_realtime.devserver.wal import WalReader
 from supa_realtime.exceptions import ConfigurationError, PrerequisiteError
-from supa_realtime.testing import postgres as pg_fixtures
 from supa_realtime.testing.postgres import PostgresServer, running_postgres
-
-postgres_server = pg_fixtures.postgres_server
-postgres_dsn = pg_fixtures.postgres_dsn
 
 
 async def _nothing(data: dict[str, Any]) -> None:

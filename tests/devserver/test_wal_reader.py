@@ -18,11 +18,6 @@ from psycopg import AsyncConnection
 from supa_realtime.devserver.wal import WalReader, redact_dsn
 from supa_realtime.devserver.wal2json import ERROR_NO_PRIMARY_KEY, ERROR_PAYLOAD_TOO_LARGE
 from supa_realtime.exceptions import PrerequisiteError
-from supa_realtime.testing import postgres as pg_fixtures
-
-# Until supa_realtime.testing registers them; modules importing them share one cluster.
-postgres_server = pg_fixtures.postgres_server
-postgres_dsn = pg_fixtures.postgres_dsn
 
 DEADLINE = 20.0
 TS_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

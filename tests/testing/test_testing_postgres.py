@@ -9,11 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from supa_realtime.testing import postgres as pg_fixtures
 from supa_realtime.testing.postgres import PostgresServer, find_bindir, running_postgres
-
-postgres_server = pg_fixtures.postgres_server
-postgres_dsn = pg_fixtures.postgres_dsn
 
 
 def _show(dsn: str, setting: str) -> str:
