@@ -34,6 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
+import orjson
+
+from . import rest
 from .events import PostgresChange
 from .exceptions import (
     ConfigurationError,
@@ -333,6 +336,28 @@ class RealtimeChannel:
             await self._request(c.BROADCAST, body, timeout=timeout, binary=binary)
         else:
             await self._fire(c.BROADCAST, body, binary=binary)
+
+    async def http_send(
+        self, event: str, payload: dict[str, Any], *, timeout: float | None = None
+    ) -> None:
+        """Broadcast over the REST API (``POST .../api/broadcast``), joined or not.
+
+        REST has no sender exclusion: every subscriber receives it, this channel included.
+        The request is authorized with the client's API key.
+
+        Raises:
+            BroadcastRejected: the server answered with an HTTP error (its subclasses name
+                401/403, 422 and 429).
+            BroadcastError: the server could not be reached.
+        """
+        message = rest.RestMessage(self.topic, event, orjson.dumps(payload), self._private)
+        client = self._client
+        await rest.send(
+            client._base_url,
+            client._api_key,
+            [message],
+            timeout=client.timeout if timeout is None else timeout,
+        )
 
     async def track(self, payload: dict[str, Any], *, timeout: float | None = None) -> None:
         """Track this client's presence under the channel's presence key.

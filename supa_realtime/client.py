@@ -231,6 +231,8 @@ class RealtimeClient:
             raise ConfigurationError("push_buffer_size must not be negative")
         self._redact = _Redactor(api_key)
         self._redact.add(access_token)
+        self._base_url = url
+        self._api_key = api_key
         self._url = build_url(url, api_key, vsn, params)
         self._safe_url = build_url(url, _REDACTED, vsn, params).replace(quote(_REDACTED), _REDACTED)
         self._ws_logger = _RedactingLogger(logging.getLogger("websockets.client"), self._redact)

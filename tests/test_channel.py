@@ -13,6 +13,7 @@ from supa_realtime.channel import ChannelState, PostgresChange, RealtimeChannel
 from supa_realtime.client import RealtimeClient
 from supa_realtime.devserver import DevServer, Limits
 from supa_realtime.exceptions import (
+    BroadcastRejected,
     JoinError,
     JoinTimeout,
     LocalProtocolError,
@@ -185,6 +186,18 @@ async def test_binary_broadcast_under_v2(make: Factory) -> None:
     await listener.subscribe()
     await sender.send_broadcast("blob", b"\xde\xad\xbe\xef")
     await eventually(lambda: payloads(got) == [b"\xde\xad\xbe\xef"])
+
+
+async def test_http_send(server: DevServer, make: Factory) -> None:
+    sender_client, peer_client = make(), make()
+    got: list[dict[str, Any]] = []
+    await peer_client.channel("room1").on_broadcast("rest", got.append).subscribe()
+    sender = sender_client.channel("room1")  # no join needed
+    await sender.http_send("rest", {"via": "http"})
+    await eventually(lambda: payloads(got) == [{"via": "http"}])
+    with pytest.raises(BroadcastRejected) as info:
+        await sender.http_send("", {"x": 1})
+    assert info.value.status == 422
 
 
 async def test_bytes_need_v2(make: Factory) -> None:
