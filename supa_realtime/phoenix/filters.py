@@ -261,6 +261,7 @@ def _condition(raw: _RawFilter) -> Condition:
         try:
             items = pg.parse_array_literal(value)
         except pg.CastError as exc:
+            # Postgres's own text; Postgrex may add its DETAIL line, which is not reproduced.
             raise _exception("22P02", "invalid_text_representation", str(exc)) from None
         if len(items) > c.MAX_IN_FILTER_VALUES:
             raise _exception(
