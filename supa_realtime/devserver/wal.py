@@ -194,7 +194,10 @@ class WalReader:
         )
 
     async def stop(self) -> None:
-        """Stop polling (the change being delivered finishes first) and drop the slot."""
+        """Stop polling (the change being delivered finishes first) and drop the slot.
+
+        When the database cannot be reached the slot stays; a warning says how to drop it.
+        """
         task = self._task
         if task is None:
             return
@@ -208,15 +211,26 @@ class WalReader:
                     await task
         finally:
             self._task = None
+            dropped = False
             try:
                 await self._drop_slot()
+                dropped = True
+            except psycopg.Error as exc:
+                logger.warning(
+                    "WAL reader: could not drop slot %s (%s); it keeps WAL until dropped with "
+                    "SELECT pg_drop_replication_slot('%s')",
+                    self.slot_name,
+                    _one_line(exc),
+                    self.slot_name,
+                )
             finally:
                 if self._conn is not None:
                     await self._conn.close()
                     self._conn = None
         logger.info(
-            "WAL reader stopped: slot %s dropped (%d changes delivered)",
+            "WAL reader stopped: slot %s %s (%d changes delivered)",
             self.slot_name,
+            "dropped" if dropped else "NOT dropped",
             self.changes_delivered,
         )
 

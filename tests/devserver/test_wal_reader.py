@@ -18,6 +18,7 @@ from psycopg import AsyncConnection
 from supa_realtime.devserver.wal import WalReader, redact_dsn
 from supa_realtime.devserver.wal2json import ERROR_NO_PRIMARY_KEY, ERROR_PAYLOAD_TOO_LARGE
 from supa_realtime.exceptions import PrerequisiteError
+from supa_realtime.testing.postgres import running_postgres
 
 DEADLINE = 20.0
 TS_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -502,3 +503,38 @@ async def test_start_and_stop_log_without_the_password(
     finally:
         with psycopg.connect(postgres_server.dsn, autocommit=True) as conn:
             conn.execute("DROP ROLE walker")
+
+
+async def test_survives_a_database_restart_and_stops_when_it_is_down(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with running_postgres() as server:
+        async with await AsyncConnection.connect(server.dsn, autocommit=True) as conn:
+            await conn.execute("CREATE TABLE t (id int PRIMARY KEY)")
+        changes = Changes()
+        reader = WalReader(server.dsn, on_change=changes, poll_interval=0.02)
+        await reader.start()
+        try:
+            restart = [
+                "pg_ctl", "restart", "-D", str(server.data_dir), "-m", "fast", "-w",
+                "-l", str(server.log_file),
+            ]  # fmt: skip
+            await asyncio.to_thread(server.run, *restart)
+            async with await AsyncConnection.connect(server.dsn, autocommit=True) as conn:
+                await conn.execute("INSERT INTO t VALUES (1)")  # maybe before it reconnects
+            items = await changes.wait_for(1)
+            assert [c["record"]["id"] for c in items] == [1]  # the kept slot had it
+
+            await asyncio.to_thread(
+                server.run, "pg_ctl", "stop", "-D", str(server.data_dir), "-m", "fast", "-w"
+            )
+            caplog.set_level(logging.INFO, logger="supa_realtime.devserver.wal")
+        finally:
+            await reader.stop()  # the database is gone: no exception, a warning instead
+        assert not reader.running
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any(
+            f"could not drop slot {reader.slot_name}" in m and "pg_drop_replication_slot" in m
+            for m in warnings
+        )
+        assert any("NOT dropped" in r.getMessage() for r in caplog.records)
