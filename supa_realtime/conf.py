@@ -30,7 +30,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
 
-from supa_realtime.exceptions import ConfigurationError
+from supa_realtime.exceptions import BindingError, ConfigurationError
+from supa_realtime.phoenix.filters import parse_binding
 
 __all__ = [
     "DEFAULTS",
@@ -261,7 +262,15 @@ def _parse_binding(value: object, index: int, number: int) -> PostgresChangesBin
                 f"{_name(*path, 'filter')} needs a 'table' in the same binding "
                 "(Supabase filters apply to one table)."
             )
-    return PostgresChangesBinding(event=event, schema=schema, table=table, filter=filter_)
+    binding = PostgresChangesBinding(event=event, schema=schema, table=table, filter=filter_)
+    try:
+        parse_binding(binding.as_config())
+    except BindingError as exc:
+        named = _name(*path, "filter") if filter_ is not None else _name(*path)
+        raise ConfigurationError(
+            f"{named} would be refused by Supabase Realtime: {exc.message}"
+        ) from None
+    return binding
 
 
 def _parse_subscription(value: object, index: int) -> Subscription:

@@ -154,6 +154,15 @@ def test_subscriptions_are_parsed(settings: Any) -> None:
             r"\[0\]\['postgres_changes'\]\[0\] has unknown key\(s\) 'tabel'",
         ),
         (
+            {
+                "SUBSCRIPTIONS": [
+                    {"topic": "x", "postgres_changes": [{"table": "t", "filter": "id=foo.1"}]}
+                ]
+            },
+            r"\[0\]\['postgres_changes'\]\[0\]\['filter'\] would be refused by Supabase "
+            r"Realtime: Error parsing `filter` params",
+        ),
+        (
             {"SUBSCRIPTIONS": [{"topic": "x", "postgres_changes": [{"schema": ""}]}]},
             r"\[0\]\['postgres_changes'\]\[0\]\['schema'\] must be a non-empty string",
         ),
