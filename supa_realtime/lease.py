@@ -74,6 +74,8 @@ class Lease:
         self.ttl = ttl
         self.holder = holder or new_holder_id()
         self._renewed_at: float | None = None
+        #: True while waiting for a lease another worker holds.
+        self.standby = False
 
     @property
     def interval(self) -> float:
@@ -106,8 +108,10 @@ class Lease:
         while not stop.is_set():
             try:
                 if await self.try_acquire():
+                    self.standby = False
                     logger.info("took the worker lease %s (holder %s)", self.key, self.holder)
                     return True
+                self.standby = True
                 if not announced:
                     logger.info(
                         "standby: the worker lease is held by %s; waiting for it",

@@ -1,0 +1,259 @@
+"""The outbox: durable while the worker is down, in order, resent after a server restart,
+one active worker among several, and counted (never silent) drops past the retention."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from supa_realtime import broadcast
+from supa_realtime.conf import Subscription
+from supa_realtime.devserver import DevServer
+from supa_realtime.outbox import GROUP, OutboxKeys, read_status
+from supa_realtime.testing.devserver import eventually
+from tests.broadcast_support import (  # noqa: F401 - fixtures
+    Gate,
+    Receiver,
+    aredis,
+    configure,
+    make_worker,
+    prefix,
+    running,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def produce(count: int, event: str = "seq", start: int = 0) -> None:
+    for i in range(start, start + count):
+        broadcast("room1", event, {"i": i})
+
+
+def indexes(receiver: Receiver, event: str = "seq") -> list[int]:
+    return [m["payload"]["i"] for m in receiver.events(event)]
+
+
+async def test_backlog_made_while_the_worker_is_down_arrives_in_order_once(
+    realtime_server: DevServer,
+    channel_layer: Any,
+    configure: Callable[..., Any],
+    aredis: Any,
+    prefix: str,
+) -> None:
+    configure(realtime_server)
+    await asyncio.to_thread(produce, 1000)
+    assert await aredis.xlen(f"{prefix}:outbox") == 1000
+    receiver = await Receiver.start(realtime_server)
+    worker = make_worker(realtime_server, channel_layer, aredis, prefix)
+    try:
+        async with running(worker):
+            await receiver.wait_for(1000, "seq")
+            await asyncio.to_thread(produce, 1, "marker")
+            await receiver.wait_for(1, "marker")
+            await eventually(lambda: worker.outbox is not None and worker.outbox.stats.sent == 1001)
+    finally:
+        await receiver.close()
+    assert indexes(receiver) == list(range(1000))
+    assert [m["event"] for m in receiver.messages][-1] == "marker"
+    [group] = await aredis.xinfo_groups(f"{prefix}:outbox")
+    assert (group["pending"], group["lag"]) == (0, 0)
+    assert int(await aredis.get(f"{prefix}:outbox:sent")) == 1001
+
+
+async def test_server_restart_mid_stream_loses_nothing(
+    channel_layer: Any,
+    configure: Callable[..., Any],
+    aredis: Any,
+    prefix: str,
+) -> None:
+    first = DevServer()
+    await first.start()
+    port = first.port
+    gate = Gate(port)
+    await gate.start()
+    configure(first)
+    receivers = [await Receiver.start(first)]
+    second: DevServer | None = None
+    # The worker reaches the server through the gate, so the test decides when it may
+    # reconnect: after the new server's receiver has joined.
+    worker = make_worker(f"http://127.0.0.1:{gate.port}", channel_layer, aredis, prefix,
+                         key=first.service_role_key)  # fmt: skip
+    try:
+        async with running(worker):
+            # Replies are held back, so sends are in flight (unacknowledged) at the stop.
+            first.faults.reply_delay = 0.3
+            await asyncio.to_thread(produce, 300)
+            await receivers[0].wait_for(100, "seq")
+            gate.cut()
+            await first.stop()
+            second = DevServer(port=port)  # the same port: DevServer binds with SO_REUSEADDR
+            await second.start()
+            assert second.port == port
+            receivers.append(await Receiver.start(second))
+            gate.open = True
+            await eventually(lambda: worker.stats.reconnects >= 1, within=10)
+            await asyncio.to_thread(produce, 1, "marker")
+            await receivers[1].wait_for(1, "marker")
+            await eventually(lambda: worker.outbox is not None and worker.outbox.stats.sent == 301)
+    finally:
+        for receiver in receivers:
+            await receiver.close()
+        await gate.stop()
+        if second is not None:
+            await second.stop()
+        await first.stop()
+    before, after = indexes(receivers[0]), indexes(receivers[1])
+    # Nothing lost: every entry reached a server; each server saw them in order.
+    assert sorted(set(before) | set(after)) == list(range(300))
+    assert before == sorted(before) and after == sorted(after)
+    assert len(after) == len(set(after))
+    # Entries whose ack was lost with the first server were sent again (at-least-once).
+    resent = set(before) & set(after)
+    assert worker.outbox is not None
+    assert len(resent) <= worker.outbox.stats.resent
+    [group] = await aredis.xinfo_groups(f"{prefix}:outbox")
+    assert group["pending"] == 0
+
+
+async def test_two_workers_one_active_no_duplicates_then_takeover(
+    realtime_server: DevServer,
+    channel_layer: Any,
+    configure: Callable[..., Any],
+    aredis: Any,
+    prefix: str,
+) -> None:
+    configure(realtime_server)
+    receiver = await Receiver.start(realtime_server)
+    subs = (Subscription("room1"),)
+    first = make_worker(realtime_server, channel_layer, aredis, prefix, *subs)
+    second = make_worker(realtime_server, channel_layer, aredis, prefix, *subs)
+    assert first.lease is not None and second.lease is not None
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+    first_task = asyncio.create_task(first.run(stop_first))
+    second_task: asyncio.Task[None] | None = None
+    try:
+        await eventually(first.ready.is_set)
+        second_task = asyncio.create_task(second.run(stop_second))
+        # The standby waits for the lease without connecting upstream.
+        await eventually(lambda: second.lease is not None and second.lease.standby)
+        assert await second.lease.holder_now() == first.lease.holder
+        assert realtime_server.connections == 2  # the receiver and the active worker
+        await asyncio.to_thread(produce, 50)
+        await receiver.wait_for(50, "seq")
+        assert not second.ready.is_set()
+        # A clean stop releases the lease; the standby takes over.
+        stop_first.set()
+        await asyncio.wait_for(first_task, 20)
+        await eventually(second.ready.is_set, within=10)
+        await asyncio.to_thread(produce, 50, "seq", 50)
+        await asyncio.to_thread(produce, 1, "marker")
+        await receiver.wait_for(1, "marker")
+    finally:
+        stop_first.set()
+        stop_second.set()
+        await asyncio.wait_for(first_task, 20)
+        if second_task is not None:
+            await asyncio.wait_for(second_task, 20)
+        await receiver.close()
+    assert indexes(receiver) == list(range(100))
+    assert await second.lease.holder_now() is None  # released by the clean stop
+
+
+async def test_drops_past_the_retention_are_counted_logged_and_shown(
+    realtime_server: DevServer,
+    channel_layer: Any,
+    configure: Callable[..., Any],
+    aredis: Any,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    configure(
+        realtime_server,
+        BROADCAST={"RETENTION_MESSAGES": 10, "RETENTION_SECONDS": 0.001},
+    )
+    await asyncio.to_thread(produce, 10)
+    [(last_id, _)] = await aredis.xrevrange(f"{prefix}:outbox", count=1)
+    last_ms = int(last_id.split(b"-")[0])
+
+    async def later() -> bool:
+        seconds, micros = await aredis.time()
+        return bool(seconds * 1000 + micros // 1000 > last_ms + 1)
+
+    await eventually(later)
+    # Each new entry pushes the oldest (older than 1 ms, beyond the newest 10) out.
+    await asyncio.to_thread(produce, 5, "seq", 10)
+    assert int(await aredis.get(f"{prefix}:outbox:dropped")) == 5
+    assert await aredis.xlen(f"{prefix}:outbox") == 10
+    out = io.StringIO()
+    await asyncio.to_thread(call_command, "realtime_worker", "--status", stdout=out)
+    assert "dropped: 5" in out.getvalue()
+    assert "lease holder: none (no active worker)" in out.getvalue()
+
+    receiver = await Receiver.start(realtime_server)
+    worker = make_worker(realtime_server, channel_layer, aredis, prefix)
+    caplog.set_level(logging.WARNING, logger="supa_realtime.worker")
+    try:
+        async with running(worker):
+            await receiver.wait_for(10, "seq")
+            await eventually(lambda: "5 outbox broadcasts were dropped" in caplog.text)
+            sync_redis = _sync(aredis)
+            await eventually(lambda: read_status(sync_redis, OutboxKeys(prefix))["connected"])
+            sync_redis.close()
+            out = io.StringIO()
+            await asyncio.to_thread(call_command, "realtime_worker", "--status", stdout=out)
+    finally:
+        await receiver.close()
+    assert indexes(receiver) == list(range(5, 15))
+    text = out.getvalue()
+    assert worker.lease is not None
+    assert f"lease holder: {worker.lease.holder}" in text
+    assert "connected: yes" in text
+    assert "dropped: 5" in text
+    assert "5 dropped in all" in caplog.text
+
+
+async def test_entries_the_server_refuses_are_logged_counted_and_skipped(
+    realtime_server_factory: Any,
+    channel_layer: Any,
+    configure: Callable[..., Any],
+    aredis: Any,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from supa_realtime.devserver.limits import Limits
+
+    server = await realtime_server_factory(limits=Limits(max_payload_kb=1))
+    configure(server)
+    receiver = await Receiver.start(server)
+    worker = make_worker(server, channel_layer, aredis, prefix)
+    try:
+        async with running(worker):
+            await asyncio.to_thread(broadcast, "room1", "seq", {"i": 0, "pad": "x" * 2000})
+            await asyncio.to_thread(produce, 1, "seq", 1)
+            await receiver.wait_for(1, "seq")
+            await eventually(lambda: int(worker.outbox.stats.failed if worker.outbox else 0) == 1)
+    finally:
+        await receiver.close()
+    assert indexes(receiver) == [1]
+    assert "refused by the server, not sent" in caplog.text
+    assert "payload_size_exceeded" in caplog.text
+    assert int(await aredis.get(f"{prefix}:outbox:failed")) == 1
+    status = read_status(_sync(aredis), OutboxKeys(prefix))
+    assert status["failed"] == 1 and status["outbox_pending"] == 0
+
+
+def _sync(aredis: Any) -> Any:
+    import redis
+
+    kwargs = aredis.connection_pool.connection_kwargs
+    return redis.Redis(host=kwargs["host"], port=kwargs["port"], db=kwargs.get("db", 0))
+
+
+def test_group_name_is_stable() -> None:
+    assert GROUP == "supa_realtime"
