@@ -31,7 +31,7 @@ def test_folder_is_initialised_once_reused_and_kept(folder: Path) -> None:
         with psycopg.connect(server.dsn, autocommit=True) as conn:
             conn.execute("CREATE TABLE kept (id int PRIMARY KEY)")
             conn.execute("INSERT INTO kept VALUES (7)")
-            settings = dict(
+            settings: dict[str, str] = dict(
                 conn.execute(
                     "SELECT name, setting FROM pg_settings WHERE name IN "
                     "('wal_level', 'fsync', 'listen_addresses')"
