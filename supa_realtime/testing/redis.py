@@ -23,7 +23,6 @@ Fixtures (available once ``pytest_plugins = ["supa_realtime.testing"]`` is in a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import socket
@@ -166,6 +165,7 @@ class GroupCapture:
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._stop_token = uuid.uuid4().hex
+        self._error: Exception | None = None
 
     async def start(self) -> None:
         """Create the channel, add it to the group and start receiving."""
@@ -174,14 +174,21 @@ class GroupCapture:
         self._task = asyncio.create_task(self._receive(), name=f"capture {self.group}")
 
     async def _receive(self) -> None:
-        while True:
-            message = await self.layer.receive(self.channel)
-            if message.get("type") == _STOP_TYPE and message.get("token") == self._stop_token:
-                return
+        try:
+            while True:
+                message = await self.layer.receive(self.channel)
+                if message.get("type") == _STOP_TYPE and message.get("token") == self._stop_token:
+                    return
+                async with self._changed:
+                    # Batches from the worker are unpacked, as consumers see them.
+                    self.messages.extend(unpack(message))
+                    self._changed.notify_all()
+        except Exception as exc:
+            logger.exception("capturing group %r failed", self.group)
             async with self._changed:
-                # Batches from the worker are unpacked, as consumers see them.
-                self.messages.extend(unpack(message))
+                self._error = exc
                 self._changed.notify_all()
+            raise
 
     async def wait_for(
         self,
@@ -196,7 +203,9 @@ class GroupCapture:
         async with self._changed:
             try:
                 await asyncio.wait_for(
-                    self._changed.wait_for(lambda: len(self.messages) >= count or self._failed()),
+                    self._changed.wait_for(
+                        lambda: len(self.messages) >= count or self._error is not None
+                    ),
                     timeout,
                 )
             except TimeoutError:
@@ -204,13 +213,9 @@ class GroupCapture:
                     f"group {self.group!r}: {len(self.messages)} of {count} messages "
                     f"within {timeout:g} s; got {self.messages!r}"[:2000]
                 ) from None
-        if self._failed():
-            assert self._task is not None
-            raise RuntimeError(f"capturing {self.group!r} failed") from self._task.exception()
-        return self.messages[:count]
-
-    def _failed(self) -> bool:
-        return self._task is not None and self._task.done()
+            if len(self.messages) < count:
+                raise RuntimeError(f"capturing group {self.group!r} failed") from self._error
+            return self.messages[:count]
 
     async def stop(self) -> None:
         """Stop receiving and leave the group."""
@@ -220,14 +225,19 @@ class GroupCapture:
             # (a cancel racing redis-py's read timeout surfaces as a TimeoutError).
             if not task.done():
                 await self.layer.send(self.channel, {"type": _STOP_TYPE, "token": self._stop_token})
-            done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
-            if not done:
-                logger.warning(
-                    "capture of %r did not stop within %g s; cancelling", self.group, STOP_TIMEOUT
-                )
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+                done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+                if not done:
+                    logger.warning(
+                        "capture of %r did not stop within %g s; cancelling",
+                        self.group,
+                        STOP_TIMEOUT,
+                    )
+                    task.cancel()
+                    await asyncio.wait({task})
+            # A failure was logged with its traceback by _receive and raised by wait_for;
+            # reading it here marks it as retrieved.
+            if not task.cancelled():
+                task.exception()
         if self.channel:
             await self.layer.group_discard(self.group, self.channel)
 

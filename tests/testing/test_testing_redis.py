@@ -113,3 +113,25 @@ async def test_redis_channel_layers_points_django_at_the_test_redis(
     capture = await capture_group("realtime.django")
     await layer.group_send("realtime.django", {"type": "realtime.system", "ok": True})
     assert await capture.wait_for(1, timeout=10) == [{"type": "realtime.system", "ok": True}]
+
+
+async def test_wait_for_reports_a_failed_receive_at_once(channel_layer: Any) -> None:
+    broken = GroupCapture(_FailingLayer(channel_layer), "realtime.broken")
+    await broken.start()
+    with pytest.raises(RuntimeError, match=r"capturing group 'realtime\.broken' failed") as excinfo:
+        await broken.wait_for(1, timeout=30)
+    assert isinstance(excinfo.value.__cause__, ConnectionError)
+    await broken.stop()
+
+
+class _FailingLayer:
+    """The real layer, except that receiving fails (as a lost Redis connection would)."""
+
+    def __init__(self, layer: Any) -> None:
+        self._layer = layer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._layer, name)
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        raise ConnectionError("redis went away")
