@@ -1,18 +1,25 @@
 """Relay throughput: local Realtime server → relay → Redis channel layer group → live receiver.
 
-Runs, in one go and on the same server, Redis and receiver:
+Runs, in one go and against the same source, Redis and receiver:
 
 * ``ours``: :class:`supa_realtime.worker.Worker` into ``RedisChannelLayer``;
 * ``naive-core``: plain websockets + one ``await group_send`` per frame into
   ``RedisChannelLayer`` (what people hand-write);
 * ``naive-pubsub``: the same into ``RedisPubSubChannelLayer``.
 
-The server runs in its own process and is fed with REST batch broadcasts from a third
-process, so that producing frames does not share this process's core. A receiver process
-joins a fresh channel to the group and counts what arrives (unpacking ``realtime.batch``).
-Frames/s = frames received / (last receipt - first frame sent). Lost = sent - received.
+Two sources, each in its own process so that producing frames does not share the relay's
+core:
 
-    python bench/relay.py [--frames 20000] [--runs 1]
+* ``devserver``: the local Realtime server, fed with REST batch broadcasts from a third
+  process. On a 2-core machine its own sending (one socket write per frame) is the ceiling.
+* ``blaster``: a minimal Realtime peer that answers the join and then writes N pre-encoded
+  broadcast frames, many per socket write. It measures what the relay itself can carry.
+
+A receiver process joins a fresh channel to the group and counts what arrives (unpacking
+``realtime.batch``). Frames/s = frames received / (last receipt - first frame sent).
+Lost = sent - received.
+
+    python bench/relay.py [--frames 20000] [--runs 1] [--source devserver|blaster|both]
 
 Prints figures only; nothing here asserts a speed.
 """
@@ -60,6 +67,42 @@ SERVER_SCRIPT = textwrap.dedent(
         limits = Limits(max_events_per_second=10**9)
         async with DevServer(limits=limits) as server:
             print(server.http_url, server.service_role_key, flush=True)
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    asyncio.run(main())
+    """
+)
+
+BLASTER_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from urllib.parse import parse_qs, urlsplit
+    from websockets.asyncio.server import serve
+    from supa_realtime.phoenix.message import Message, reply, user_broadcast
+    from supa_realtime.phoenix.serializer import serializer_for
+    frames = int(sys.argv[1])
+    async def handler(ws):
+        query = parse_qs(urlsplit(ws.request.path).query)
+        serializer = serializer_for((query.get("vsn") or ["1.0.0"])[0], "server")
+        async for raw in ws:
+            msg = serializer.decode(raw)
+            if msg.event == "phx_join":
+                await ws.send(serializer.encode(reply(msg, "ok", {"postgres_changes": []})))
+                encoded = [
+                    serializer.encode(user_broadcast(msg.topic, "tick", {"i": i, "text": "x" * 40}))
+                    for i in range(frames)
+                ]
+                print(time.time(), flush=True)
+                for start in range(0, frames, 500):
+                    for data in encoded[start:start + 500]:
+                        ws.protocol.send_text(data.encode())
+                    ws.send_data()
+                    await asyncio.sleep(0)
+            elif msg.event in ("heartbeat", "phx_leave"):
+                await ws.send(serializer.encode(reply(msg, "ok", {})))
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, compression=None, max_size=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            print(f"http://127.0.0.1:{port} blaster-needs-no-key", flush=True)
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     asyncio.run(main())
     """
@@ -188,7 +231,13 @@ async def our_relay(
 
 
 async def run_one(
-    name: str, frames: int, redis_url: str, http_url: str, key: str
+    name: str,
+    source: str,
+    frames: int,
+    redis_url: str,
+    server: subprocess.Popen[str],
+    http_url: str,
+    key: str,
 ) -> dict[str, Any]:
     prefix = f"bench{time.monotonic_ns()}"
     kind = "pubsub" if name == "naive-pubsub" else "core"
@@ -203,20 +252,24 @@ async def run_one(
     relay_task = asyncio.ensure_future(relay(http_url, key, layer, stop, ready))
     await asyncio.wait_for(ready.wait(), 30)
     cpu0 = time.process_time()
-    feeder = _python(FEEDER_SCRIPT, http_url, key, str(frames), str(BATCH))
-    fed = json.loads(await _readline(feeder))
+    if source == "blaster":
+        start = float(await _readline(server))  # the blast began when the relay joined
+    else:
+        feeder = _python(FEEDER_SCRIPT, http_url, key, str(frames), str(BATCH))
+        start = json.loads(await _readline(feeder))["start"]
+        feeder.wait()
     result = json.loads(await asyncio.wait_for(_readline(receiver), 600))
     cpu = time.process_time() - cpu0
     stop.set()
     await relay_task
-    feeder.wait()
     receiver.wait()
     with contextlib.suppress(Exception):
         await layer.flush()
     received = result["received"]
-    elapsed = (result["last"] or fed["start"]) - fed["start"]
+    elapsed = (result["last"] or start) - start
     return {
         "name": name,
+        "source": source,
         "frames": frames,
         "received": received,
         "lost": frames - received,
@@ -230,37 +283,50 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--source", choices=("devserver", "blaster", "both"), default="both")
     args = parser.parse_args()
+    sources = ("devserver", "blaster") if args.source == "both" else (args.source,)
 
     import tempfile
 
     redis = RedisServer(Path(tempfile.mkdtemp(prefix="bench-redis-")))
     redis.start()
-    server = _python(SERVER_SCRIPT, stdin=subprocess.PIPE)
+    results = []
     try:
-        http_url, key = (await _readline(server)).split()
-        results = []
-        for _ in range(args.runs):
-            for name in ("ours", "naive-core", "naive-pubsub"):
-                results.append(await run_one(name, args.frames, redis.url, http_url, key))
+        for source in sources:
+            script = BLASTER_SCRIPT if source == "blaster" else SERVER_SCRIPT
+            extra = (str(args.frames),) if source == "blaster" else ()
+            server = _python(script, *extra, stdin=subprocess.PIPE)
+            try:
+                http_url, key = (await _readline(server)).split()
+                for _ in range(args.runs):
+                    for name in ("ours", "naive-core", "naive-pubsub"):
+                        results.append(
+                            await run_one(
+                                name, source, args.frames, redis.url, server, http_url, key
+                            )
+                        )
+            finally:
+                assert server.stdin is not None
+                server.stdin.close()
+                server.wait(30)
+    finally:
+        redis.stop()
+    print(
+        f"{'source':<11}{'relay':<14}{'frames':>8}{'received':>10}{'lost':>8}{'frames/s':>11}"
+        f"{'relay CPU µs/frame':>20}"
+    )
+    for r in results:
         print(
-            f"{'relay':<14}{'frames':>8}{'received':>10}{'lost':>8}{'frames/s':>11}"
-            f"{'relay CPU µs/frame':>20}"
+            f"{r['source']:<11}{r['name']:<14}{r['frames']:>8}{r['received']:>10}{r['lost']:>8}"
+            f"{r['frames_per_s']:>11.0f}{r['relay_cpu_us_per_frame']:>20.1f}"
         )
-        for r in results:
-            print(
-                f"{r['name']:<14}{r['frames']:>8}{r['received']:>10}{r['lost']:>8}"
-                f"{r['frames_per_s']:>11.0f}{r['relay_cpu_us_per_frame']:>20.1f}"
-            )
-        best = {r["name"]: r["frames_per_s"] for r in results}
+    for source in sources:
+        best = {r["name"]: r["frames_per_s"] for r in results if r["source"] == source}
         for base in ("naive-core", "naive-pubsub"):
             if best.get(base):
-                print(f"ours / {base}: {best['ours'] / best[base]:.1f}x")
-    finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        server.wait(30)
-        redis.stop()
+                print(f"{source}: ours / {base}: {best['ours'] / best[base]:.1f}x")
+    print("target for ours: >= 20,000 frames/s with nothing lost")
 
 
 if __name__ == "__main__":
