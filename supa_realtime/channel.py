@@ -550,7 +550,7 @@ class RealtimeChannel:
         if not client.is_connected:
             self._machine.handle(ChannelEvent.SOCKET_CLOSED)  # rejoins when the socket opens
             return
-        logger.info("joining %s (join_ref %s)", self.topic, ref)
+        logger.debug("joining %s (join_ref %s)", self.topic, ref)
         msg = Message(self.topic, c.PHX_JOIN, self._join_payload(), ref=ref, join_ref=ref)
         client._spawn(self._send_quietly(msg), f"supa_realtime join {self.topic}")
         self._join_timer = asyncio.get_running_loop().call_later(

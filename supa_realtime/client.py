@@ -468,7 +468,10 @@ class RealtimeClient:
         return callback
 
     def on_message(self, callback: F) -> F:
-        """Call ``callback(message)`` with every decoded :class:`Message`, before routing."""
+        """Call ``callback(message)`` with every decoded :class:`Message`, before routing.
+
+        If it returns an awaitable, reading pauses until that completes (backpressure).
+        """
         self._message_hooks.append(callback)
         return callback
 
@@ -480,7 +483,7 @@ class RealtimeClient:
     # -- connection ------------------------------------------------------------------------
 
     async def _open(self) -> ClientConnection:
-        logger.info("connecting to %s", self._safe_url)
+        logger.debug("connecting to %s", self._safe_url)
         try:
             return await ws_connect(
                 self._url,
@@ -594,7 +597,9 @@ class RealtimeClient:
             if debug:
                 self._log_frame("<", msg)
             for hook in hooks:
-                self._invoke(hook, "on_message", msg)
+                result = self._invoke_inline(hook, msg)
+                if result is not None:
+                    await self._await_callback(result, "on_message", hook)
             try:
                 if msg.topic == c.PHOENIX_TOPIC:
                     self._on_phoenix(msg)
@@ -699,6 +704,19 @@ class RealtimeClient:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             logger.error("task %s failed", task.get_name(), exc_info=exc)
+
+    def _invoke_inline(self, hook: Callable[[Message], Any], msg: Message) -> Awaitable[Any] | None:
+        """Call an ``on_message`` hook; return what it returned if that must be awaited.
+
+        Unlike other callbacks, an awaitable from an ``on_message`` hook is awaited before
+        the next frame is read: a relay uses it to push back on a fast server.
+        """
+        try:
+            result = hook(msg)
+        except Exception:
+            logger.exception("on_message callback %r raised", hook)
+            return None
+        return result if result is not None and inspect.isawaitable(result) else None
 
     def _invoke(self, callback: Callable[..., Any], what: str, *args: Any) -> None:
         """Call a user callback; log what it raises; run what it returns if awaitable."""

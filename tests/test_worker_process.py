@@ -68,6 +68,6 @@ async def test_worker_process_relays_and_exits_0_on_sigterm(
     assert realtime_server.subscribers(TOPIC) == 0
     assert "joined realtime:room1" in output
     assert "relaying realtime:room1 to group realtime.room1" in output
-    assert "connecting to" in output
+    assert "connected to" in output
     assert "worker stopped" in output
     assert realtime_server.service_role_key not in output
