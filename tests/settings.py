@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "supa_realtime",
+    "tests.broadcast_app",
 ]
 
 MIDDLEWARE = [
