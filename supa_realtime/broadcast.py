@@ -35,8 +35,8 @@ import functools
 import logging
 import sys
 import threading
-import types
 import time
+import types
 import weakref
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -119,9 +119,9 @@ def _encode(payload: Any, topic: str, event: str) -> bytes:
         return orjson.dumps(payload, default=default, option=_ENCODE_OPTIONS)
     except orjson.JSONEncodeError as exc:
         if bad:
-            kind = bad[-1]
+            kind = f"{bad[-1].__module__}.{bad[-1].__qualname__}"
             raise InvalidBroadcast(
-                f"the payload of {event!r} on {topic!r} holds a {kind.__module__}.{kind.__qualname__}, "
+                f"the payload of {event!r} on {topic!r} holds a {kind}, "
                 "which JSON cannot carry; convert it to a str, number, list or dict "
                 "(DjangoJSONEncoder handles datetimes, Decimal and UUID)"
             ) from None

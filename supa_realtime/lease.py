@@ -23,6 +23,7 @@ key can expire and another worker take over.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -120,10 +121,8 @@ class Lease:
                     announced = True
             except (OSError, RedisError) as exc:
                 logger.warning("standby: cannot reach Redis for the lease (%s)", exc)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval)
-            except TimeoutError:
-                pass
         return False
 
     async def keep(self) -> None:

@@ -104,7 +104,8 @@ class ModelBroadcast:
         else:
             body = {"pk": instance.pk}
             for name in self.fields or ():
-                body[name] = getattr(instance, self.model._meta.get_field(name).attname)
+                model_field = self.model._meta.get_field(name)
+                body[name] = getattr(instance, getattr(model_field, "attname", name))
         values = _InstanceValues(instance)
         return [
             prepare(topic.format_map(values), event, body, private=self.private)
@@ -230,7 +231,7 @@ def registered(model: type[models.Model]) -> ModelBroadcast | None:
 # -- suppression ---------------------------------------------------------------------------
 
 
-class suppress_broadcasts:  # noqa: N801 - used like a function, as contextlib's helpers are
+class suppress_broadcasts:
     """Turn model broadcasts off in a block, or in a decorated (sync or async) function."""
 
     def __init__(self) -> None:
@@ -273,7 +274,9 @@ def broadcasts_suppressed() -> bool:
 # -- signal receivers and coalescing -------------------------------------------------------
 
 
-def _on_save(sender: type[models.Model], instance: models.Model, created: bool, **kwargs: Any) -> None:
+def _on_save(
+    sender: type[models.Model], instance: models.Model, created: bool, **kwargs: Any
+) -> None:
     if kwargs.get("raw"):
         return  # loaddata: fixtures are not changes
     _changed(sender, instance, CREATED if created else UPDATED, kwargs.get("using"))
@@ -371,7 +374,7 @@ def _changed(
     record.changes.append((event, prepared))
     # The marker lives and dies with the current savepoint; it runs before the flush.
     transaction.on_commit(functools.partial(record.survived.append, index), using=alias)
-    hooks = connection.run_on_commit
+    hooks: list[Any] = connection.run_on_commit
     if len(hooks) >= 2 and hooks[-2] is state.hook:
         hooks[-2], hooks[-1] = hooks[-1], hooks[-2]
     else:

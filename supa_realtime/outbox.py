@@ -332,11 +332,12 @@ class OutboxSender:
         self._draining = True
         self._changed.set()
         deadline = time.monotonic() + timeout
-        while self._in_flight and time.monotonic() < deadline:
+        while self._in_flight and time.monotonic() < deadline:  # noqa: ASYNC110 - bounded poll
             await asyncio.sleep(0.01)
 
     async def _wait_connected(self) -> None:
-        while not self._client.is_connected:
+        # The client has no "connected" event to wait on; poll its state.
+        while not self._client.is_connected:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
 
     # -- one session -----------------------------------------------------------------------
@@ -433,10 +434,10 @@ class OutboxSender:
                         f"no ack for {head.id} on {head.channel.topic if head.channel else '?'} "
                         f"within {self._timeout:g} s"
                     ) from None
-                except (NotConnectedError, asyncio.CancelledError) as exc:
-                    if isinstance(exc, asyncio.CancelledError) and not head.future.cancelled():
-                        raise
-                    raise _Retry(f"the connection closed with {len(pending)} sends unanswered")
+                except NotConnectedError:
+                    raise _Retry(
+                        f"the connection closed with {len(pending)} sends unanswered"
+                    ) from None
             ids: list[str] = []
             sent = failed = 0
             while pending and (pending[0].future is None or pending[0].future.done()):
@@ -475,7 +476,9 @@ class OutboxSender:
             reply = item.future.result()
             if reply.status == c.STATUS_OK:
                 return True
-            exc = PushError(item.channel.topic if item.channel else "?", c.BROADCAST, reply.response)
+            exc = PushError(
+                item.channel.topic if item.channel else "?", c.BROADCAST, reply.response
+            )
         if isinstance(exc, PushError):
             self.stats.failed += 1
             self.stats.last_error = str(exc)

@@ -67,8 +67,7 @@ def endpoint(url: str) -> str:
     )
     if scheme is None or not parts.netloc:
         raise ConfigurationError(
-            "SUPA_REALTIME['URL'] must look like https://<project>.supabase.co for REST "
-            "broadcasts"
+            "SUPA_REALTIME['URL'] must look like https://<project>.supabase.co for REST broadcasts"
         )
     path = parts.path.rstrip("/").removesuffix("/websocket")
     if not path:
@@ -99,7 +98,7 @@ def _server_message(body: Any, raw: bytes) -> str:
 
 
 def _describe_errors(errors: Any) -> str:
-    """``{"messages": [{"event": ["can't be blank"]}, {}]}`` → ``messages[0].event: can't be blank``."""
+    """``{"messages": [{"event": ["can't be blank"]}]}`` → ``messages[0].event: can't be blank``."""
     found: list[str] = []
 
     def walk(value: Any, path: str) -> None:
@@ -162,7 +161,7 @@ def send_sync(
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             status = response.status
             response.read()
     except urllib.error.HTTPError as exc:
@@ -178,7 +177,11 @@ def send_sync(
 
 
 async def send(
-    url: str, key: str, messages: Sequence[RestMessage], *, timeout: float = DEFAULT_TIMEOUT
+    url: str,
+    key: str,
+    messages: Sequence[RestMessage],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - the HTTP request's timeout
 ) -> None:
     """:func:`send_sync` for async code (the request runs in a worker thread)."""
     await asyncio.to_thread(send_sync, url, key, messages, timeout=timeout)

@@ -58,8 +58,8 @@ from typing import Any
 
 from . import events, signals
 from .backoff import Backoff
-from .client import RealtimeClient
 from .channel import RealtimeChannel
+from .client import RealtimeClient
 from .conf import Subscription
 from .exceptions import JoinError, JoinTimeout, LeaseLost
 from .groups import group_for
@@ -326,7 +326,8 @@ class Worker:
             "updated_at": repr(time.time()),
             "in_flight": outbox.in_flight if outbox is not None else 0,
             "sent": outbox.stats.sent if outbox is not None else 0,
-            "last_error": (outbox.stats.last_error if outbox is not None else "") or self.last_error,
+            "last_error": (outbox.stats.last_error if outbox is not None else "")
+            or self.last_error,
             "frames_relayed": self.stats.frames_relayed,
             "reconnects": self.stats.reconnects,
         }

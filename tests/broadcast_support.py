@@ -1,18 +1,15 @@
-"""Shared pieces of the broadcast, outbox and model-broadcast tests: settings for one test,
-an in-process worker with the outbox, the official client as the Supabase-side receiver,
-and a pausable TCP relay that holds a worker off a server until the test lets it in."""
+"""Shared pieces of the broadcast, outbox and model-broadcast tests (their fixtures are in
+tests/conftest.py): an in-process worker with the outbox, the official client as the
+Supabase-side receiver, and a pausable TCP relay that holds a worker off a server until the
+test lets it in."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-import pytest_asyncio
-import redis.asyncio
 from realtime import AsyncRealtimeClient
 
 from supa_realtime.backoff import Backoff
@@ -23,42 +20,6 @@ from supa_realtime.testing.devserver import eventually
 from supa_realtime.worker import Worker
 
 FAST_RECONNECT = Backoff(initial=0.05, max_delay=0.2)
-
-
-@pytest.fixture
-def prefix() -> str:
-    """A Redis key prefix unique to the test."""
-    return f"t-{uuid.uuid4().hex[:12]}"
-
-
-@pytest_asyncio.fixture
-async def aredis(redis_server: str) -> AsyncIterator[Any]:
-    client = redis.asyncio.Redis.from_url(redis_server)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
-def configure(
-    settings: Any, redis_server: str, redis_channel_layers: dict[str, Any], prefix: str
-) -> Callable[..., dict[str, Any]]:
-    """``configure(server, **extra)``: point SUPA_REALTIME at the test Redis and ``server``."""
-
-    def apply(server: DevServer | None = None, **extra: Any) -> dict[str, Any]:
-        value: dict[str, Any] = {
-            "URL": server.http_url if server is not None else "http://127.0.0.1:9",
-            "KEY": server.service_role_key if server is not None else "k",
-            "REDIS_URL": redis_server,
-            "REDIS_PREFIX": prefix,
-            "SUBSCRIPTIONS": [],
-            **extra,
-        }
-        settings.SUPA_REALTIME = value
-        return value
-
-    return apply
 
 
 def make_worker(
@@ -113,8 +74,9 @@ class Receiver:
         receiver = cls(server.ws_url, server.anon_key, topic)
         await receiver.client.connect()
         channel = receiver.client.channel(topic)
+        record: Any = receiver.messages.append
         for event in ("seq", "hello", "marker", "created", "updated", "deleted", "note"):
-            channel.on_broadcast(event, receiver.messages.append)
+            channel.on_broadcast(event, record)
         subscribed = asyncio.Event()
 
         def on_status(status: Any, err: Any) -> None:

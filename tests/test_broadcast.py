@@ -26,12 +26,9 @@ from supa_realtime.exceptions import InvalidBroadcast
 from supa_realtime.groups import group_for
 from supa_realtime.testing import GroupCapture
 from supa_realtime.testing.devserver import eventually
-from tests.broadcast_support import (  # noqa: F401 - fixtures
+from tests.broadcast_support import (
     Receiver,
-    aredis,
-    configure,
     make_worker,
-    prefix,
     running,
 )
 
@@ -82,17 +79,17 @@ def post(view: Callable[[HttpRequest], HttpResponse], body: dict[str, Any]) -> H
     ],
 )
 def test_invalid_broadcasts_raise_at_the_call(
-    configure: Callable[..., Any], topic: Any, event: Any, payload: Any, match: str
+    broadcast_settings: Callable[..., Any], topic: Any, event: Any, payload: Any, match: str
 ) -> None:
-    configure()
+    broadcast_settings()
     with pytest.raises(InvalidBroadcast, match=match):
         broadcast(topic, event, payload)
 
 
 def test_payload_over_the_limit_names_the_size_and_setting(
-    configure: Callable[..., Any],
+    broadcast_settings: Callable[..., Any],
 ) -> None:
-    configure(BROADCAST={"MAX_PAYLOAD_BYTES": 100})
+    broadcast_settings(BROADCAST={"MAX_PAYLOAD_BYTES": 100})
     with pytest.raises(InvalidBroadcast) as info:
         broadcast("room1", "e", {"text": "x" * 100})
     assert "111 bytes as JSON, over the 100-byte limit" in str(info.value)
@@ -100,15 +97,15 @@ def test_payload_over_the_limit_names_the_size_and_setting(
     assert isinstance(info.value, ValueError)
 
 
-def test_default_limit_is_the_free_plan(configure: Callable[..., Any]) -> None:
-    configure()
+def test_default_limit_is_the_free_plan(broadcast_settings: Callable[..., Any]) -> None:
+    broadcast_settings()
     prepare("room1", "e", {"text": "x" * 255_000})
     with pytest.raises(InvalidBroadcast, match="over the 256000-byte limit"):
         prepare("room1", "e", {"text": "x" * 256_000})
 
 
-def test_unknown_transport(configure: Callable[..., Any]) -> None:
-    configure()
+def test_unknown_transport(broadcast_settings: Callable[..., Any]) -> None:
+    broadcast_settings()
     with pytest.raises(InvalidBroadcast, match='transport must be "worker" or "rest"'):
         broadcast("room1", "e", {}, transport="carrier-pigeon")  # type: ignore[arg-type]
 
@@ -143,9 +140,9 @@ def test_the_package_exports_them_lazily() -> None:
 
 
 async def test_sync_broadcast_in_async_code_points_to_abroadcast(
-    configure: Callable[..., Any],
+    broadcast_settings: Callable[..., Any],
 ) -> None:
-    configure()
+    broadcast_settings()
     with pytest.raises(SynchronousOnlyOperation, match="abroadcast"):
         broadcast("room1", "e", {})
 
@@ -156,16 +153,18 @@ async def test_sync_broadcast_in_async_code_points_to_abroadcast(
 async def test_view_broadcast_reaches_official_client_and_group_once(
     realtime_server: DevServer,
     channel_layer: Any,
-    configure: Callable[..., Any],
+    broadcast_settings: Callable[..., Any],
     aredis: Any,
-    prefix: str,
+    redis_prefix: str,
 ) -> None:
-    configure(realtime_server)
+    broadcast_settings(realtime_server)
     capture = GroupCapture(channel_layer, group_for(TOPIC))
     await capture.start()
     receiver = await Receiver.start(realtime_server)
     # The worker also relays room1: its own send must not come back into the group.
-    worker = make_worker(realtime_server, channel_layer, aredis, prefix, Subscription("room1"))
+    worker = make_worker(
+        realtime_server, channel_layer, aredis, redis_prefix, Subscription("room1")
+    )
     try:
         async with running(worker):
             await eventually(lambda: worker.ready.is_set())
@@ -199,15 +198,15 @@ async def test_view_broadcast_reaches_official_client_and_group_once(
 async def test_rolled_back_transaction_sends_nothing_anywhere(
     realtime_server: DevServer,
     channel_layer: Any,
-    configure: Callable[..., Any],
+    broadcast_settings: Callable[..., Any],
     aredis: Any,
-    prefix: str,
+    redis_prefix: str,
 ) -> None:
-    configure(realtime_server)
+    broadcast_settings(realtime_server)
     capture = GroupCapture(channel_layer, group_for(TOPIC))
     await capture.start()
     receiver = await Receiver.start(realtime_server)
-    worker = make_worker(realtime_server, channel_layer, aredis, prefix)
+    worker = make_worker(realtime_server, channel_layer, aredis, redis_prefix)
     try:
         async with running(worker):
             response = await asyncio.to_thread(post, rollback_view, {})
@@ -220,17 +219,17 @@ async def test_rolled_back_transaction_sends_nothing_anywhere(
         await capture.stop()
     assert [m["event"] for m in receiver.messages] == ["marker"]
     assert [m["event"] for m in capture.messages] == ["marker"]
-    assert await aredis.xlen(f"{prefix}:outbox") == 1
+    assert await aredis.xlen(f"{redis_prefix}:outbox") == 1
 
 
 def test_inside_atomic_waits_for_the_commit(
-    configure: Callable[..., Any], redis_server: str, prefix: str
+    broadcast_settings: Callable[..., Any], redis_server: str, redis_prefix: str
 ) -> None:
     import redis
 
-    configure()
-    client = redis.Redis.from_url(redis_server)
-    stream = f"{prefix}:outbox"
+    broadcast_settings()
+    client: Any = redis.Redis.from_url(redis_server)
+    stream = f"{redis_prefix}:outbox"
     try:
         with transaction.atomic():
             broadcast("room1", "seq", {"n": 1})
@@ -248,15 +247,15 @@ def test_inside_atomic_waits_for_the_commit(
 async def test_abroadcast_reaches_both_sides(
     realtime_server: DevServer,
     channel_layer: Any,
-    configure: Callable[..., Any],
+    broadcast_settings: Callable[..., Any],
     aredis: Any,
-    prefix: str,
+    redis_prefix: str,
 ) -> None:
-    configure(realtime_server)
+    broadcast_settings(realtime_server)
     capture = GroupCapture(channel_layer, group_for("realtime:room1"))
     await capture.start()
     receiver = await Receiver.start(realtime_server)
-    worker = make_worker(realtime_server, channel_layer, aredis, prefix)
+    worker = make_worker(realtime_server, channel_layer, aredis, redis_prefix)
     try:
         async with running(worker):
             await abroadcast("room1", "note", {"text": "from async"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -13,7 +14,9 @@ import pytest
 import redis
 from django.db import transaction
 
+from supa_realtime.devserver import DevServer
 from supa_realtime.exceptions import ConfigurationError, InvalidBroadcast
+from supa_realtime.groups import group_for
 from supa_realtime.model_broadcasts import (
     broadcasts_suppressed,
     coalesce,
@@ -22,16 +25,11 @@ from supa_realtime.model_broadcasts import (
     suppress_broadcasts,
     unregister,
 )
-from supa_realtime.devserver import DevServer
-from supa_realtime.groups import group_for
 from supa_realtime.testing import GroupCapture
 from tests.broadcast_app.models import Order, Quiet
-from tests.broadcast_support import (  # noqa: F401 - fixtures
+from tests.broadcast_support import (
     Receiver,
-    aredis,
-    configure,
     make_worker,
-    prefix,
     running,
 )
 
@@ -41,15 +39,17 @@ Sent = list[tuple[str, str, dict[str, Any]]]
 
 
 @pytest.fixture
-def sent(configure: Callable[..., Any], redis_server: str, prefix: str) -> Iterator[Callable[[], Sent]]:
+def sent(
+    broadcast_settings: Callable[..., Any], redis_server: str, redis_prefix: str
+) -> Iterator[Callable[[], Sent]]:
     """What reached the outbox so far: (topic, event, payload) in order."""
-    configure()
-    client = redis.Redis.from_url(redis_server)
+    broadcast_settings()
+    client: Any = redis.Redis.from_url(redis_server)
 
     def read() -> Sent:
         return [
             (f[b"t"].decode(), f[b"e"].decode(), json.loads(f[b"p"]))
-            for _, f in client.xrange(f"{prefix}:outbox")
+            for _, f in client.xrange(f"{redis_prefix}:outbox")
         ]
 
     try:
@@ -130,7 +130,7 @@ def test_created_then_deleted_sends_nothing(sent: Callable[[], Sent]) -> None:
 
 
 def test_rolled_back_transaction_sends_nothing(sent: Callable[[], Sent]) -> None:
-    with pytest.raises(RuntimeError), transaction.atomic():
+    with contextlib.suppress(RuntimeError), transaction.atomic():
         Order.objects.create(number="A-5")
         raise RuntimeError("roll back")
     assert sent() == []
@@ -144,7 +144,7 @@ def test_a_rolled_back_savepoint_is_left_out(sent: Callable[[], Sent]) -> None:
     with transaction.atomic():
         order = Order.objects.create(number="A-7", customer="kept")
         kept = state(order)
-        with pytest.raises(RuntimeError), transaction.atomic():
+        with contextlib.suppress(RuntimeError), transaction.atomic():
             order.customer = "rolled back"
             order.save()
             raise RuntimeError("roll back the savepoint")
@@ -154,7 +154,7 @@ def test_a_rolled_back_savepoint_is_left_out(sent: Callable[[], Sent]) -> None:
 def test_a_change_after_a_rolled_back_savepoint_is_sent(sent: Callable[[], Sent]) -> None:
     order = Order.objects.create(number="A-8")
     with transaction.atomic():
-        with pytest.raises(RuntimeError), transaction.atomic():
+        with contextlib.suppress(RuntimeError), transaction.atomic():
             Order.objects.filter(pk=order.pk).update(customer="x")  # no signal
             order.customer = "first, rolled back"
             order.save()
@@ -226,7 +226,7 @@ def test_invalid_payload_raises_at_save(sent: Callable[[], Sent]) -> None:
     assert original is not None
     register(Order, topics=["orders"], payload=lambda order, event: {"bad": object()})
     try:
-        with pytest.raises(InvalidBroadcast, match="holds a builtins.object"):
+        with pytest.raises(InvalidBroadcast, match=r"holds a builtins\.object"):
             Order.objects.create(number="D-1")
     finally:
         register(Order, topics=original.topics, fields=original.fields)
@@ -252,15 +252,15 @@ def test_registration_errors(kwargs: dict[str, Any], match: str) -> None:
 async def test_model_change_reaches_official_client_and_group(
     realtime_server: DevServer,
     channel_layer: Any,
-    configure: Callable[..., Any],
+    broadcast_settings: Callable[..., Any],
     aredis: Any,
-    prefix: str,
+    redis_prefix: str,
 ) -> None:
-    configure(realtime_server)
+    broadcast_settings(realtime_server)
     capture = GroupCapture(channel_layer, group_for("orders"))
     await capture.start()
     receiver = await Receiver.start(realtime_server, "orders")
-    worker = make_worker(realtime_server, channel_layer, aredis, prefix)
+    worker = make_worker(realtime_server, channel_layer, aredis, redis_prefix)
 
     def change() -> dict[str, Any]:
         with transaction.atomic():

@@ -17,13 +17,10 @@ from supa_realtime.conf import Subscription
 from supa_realtime.devserver import DevServer
 from supa_realtime.outbox import GROUP, OutboxKeys, read_status
 from supa_realtime.testing.devserver import eventually
-from tests.broadcast_support import (  # noqa: F401 - fixtures
+from tests.broadcast_support import (
     Gate,
     Receiver,
-    aredis,
-    configure,
     make_worker,
-    prefix,
     running,
 )
 
@@ -42,15 +39,15 @@ def indexes(receiver: Receiver, event: str = "seq") -> list[int]:
 async def test_backlog_made_while_the_worker_is_down_arrives_in_order_once(
     realtime_server: DevServer,
     channel_layer: Any,
-    configure: Callable[..., Any],
+    broadcast_settings: Callable[..., Any],
     aredis: Any,
-    prefix: str,
+    redis_prefix: str,
 ) -> None:
-    configure(realtime_server)
+    broadcast_settings(realtime_server)
     await asyncio.to_thread(produce, 1000)
-    assert await aredis.xlen(f"{prefix}:outbox") == 1000
+    assert await aredis.xlen(f"{redis_prefix}:outbox") == 1000
     receiver = await Receiver.start(realtime_server)
-    worker = make_worker(realtime_server, channel_layer, aredis, prefix)
+    worker = make_worker(realtime_server, channel_layer, aredis, redis_prefix)
     try:
         async with running(worker):
             await receiver.wait_for(1000, "seq")
@@ -61,28 +58,28 @@ async def test_backlog_made_while_the_worker_is_down_arrives_in_order_once(
         await receiver.close()
     assert indexes(receiver) == list(range(1000))
     assert [m["event"] for m in receiver.messages][-1] == "marker"
-    [group] = await aredis.xinfo_groups(f"{prefix}:outbox")
+    [group] = await aredis.xinfo_groups(f"{redis_prefix}:outbox")
     assert (group["pending"], group["lag"]) == (0, 0)
-    assert int(await aredis.get(f"{prefix}:outbox:sent")) == 1001
+    assert int(await aredis.get(f"{redis_prefix}:outbox:sent")) == 1001
 
 
 async def test_server_restart_mid_stream_loses_nothing(
     channel_layer: Any,
-    configure: Callable[..., Any],
+    broadcast_settings: Callable[..., Any],
     aredis: Any,
-    prefix: str,
+    redis_prefix: str,
 ) -> None:
     first = DevServer()
     await first.start()
     port = first.port
     gate = Gate(port)
     await gate.start()
-    configure(first)
+    broadcast_settings(first)
     receivers = [await Receiver.start(first)]
     second: DevServer | None = None
     # The worker reaches the server through the gate, so the test decides when it may
     # reconnect: after the new server's receiver has joined.
-    worker = make_worker(f"http://127.0.0.1:{gate.port}", channel_layer, aredis, prefix,
+    worker = make_worker(f"http://127.0.0.1:{gate.port}", channel_layer, aredis, redis_prefix,
                          key=first.service_role_key)  # fmt: skip
     try:
         async with running(worker):
@@ -111,29 +108,31 @@ async def test_server_restart_mid_stream_loses_nothing(
     before, after = indexes(receivers[0]), indexes(receivers[1])
     # Nothing lost: every entry reached a server; each server saw them in order.
     assert sorted(set(before) | set(after)) == list(range(300))
-    assert before == sorted(before) and after == sorted(after)
+    assert before == sorted(before)
+    assert after == sorted(after)
     assert len(after) == len(set(after))
     # Entries whose ack was lost with the first server were sent again (at-least-once).
     resent = set(before) & set(after)
     assert worker.outbox is not None
     assert len(resent) <= worker.outbox.stats.resent
-    [group] = await aredis.xinfo_groups(f"{prefix}:outbox")
+    [group] = await aredis.xinfo_groups(f"{redis_prefix}:outbox")
     assert group["pending"] == 0
 
 
 async def test_two_workers_one_active_no_duplicates_then_takeover(
     realtime_server: DevServer,
     channel_layer: Any,
-    configure: Callable[..., Any],
+    broadcast_settings: Callable[..., Any],
     aredis: Any,
-    prefix: str,
+    redis_prefix: str,
 ) -> None:
-    configure(realtime_server)
+    broadcast_settings(realtime_server)
     receiver = await Receiver.start(realtime_server)
     subs = (Subscription("room1"),)
-    first = make_worker(realtime_server, channel_layer, aredis, prefix, *subs)
-    second = make_worker(realtime_server, channel_layer, aredis, prefix, *subs)
-    assert first.lease is not None and second.lease is not None
+    first = make_worker(realtime_server, channel_layer, aredis, redis_prefix, *subs)
+    second = make_worker(realtime_server, channel_layer, aredis, redis_prefix, *subs)
+    assert first.lease is not None
+    assert second.lease is not None
     stop_first, stop_second = asyncio.Event(), asyncio.Event()
     first_task = asyncio.create_task(first.run(stop_first))
     second_task: asyncio.Task[None] | None = None
@@ -168,17 +167,17 @@ async def test_two_workers_one_active_no_duplicates_then_takeover(
 async def test_drops_past_the_retention_are_counted_logged_and_shown(
     realtime_server: DevServer,
     channel_layer: Any,
-    configure: Callable[..., Any],
+    broadcast_settings: Callable[..., Any],
     aredis: Any,
-    prefix: str,
+    redis_prefix: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    configure(
+    broadcast_settings(
         realtime_server,
         BROADCAST={"RETENTION_MESSAGES": 10, "RETENTION_SECONDS": 0.001},
     )
     await asyncio.to_thread(produce, 10)
-    [(last_id, _)] = await aredis.xrevrange(f"{prefix}:outbox", count=1)
+    [(last_id, _)] = await aredis.xrevrange(f"{redis_prefix}:outbox", count=1)
     last_ms = int(last_id.split(b"-")[0])
 
     async def later() -> bool:
@@ -188,22 +187,22 @@ async def test_drops_past_the_retention_are_counted_logged_and_shown(
     await eventually(later)
     # Each new entry pushes the oldest (older than 1 ms, beyond the newest 10) out.
     await asyncio.to_thread(produce, 5, "seq", 10)
-    assert int(await aredis.get(f"{prefix}:outbox:dropped")) == 5
-    assert await aredis.xlen(f"{prefix}:outbox") == 10
+    assert int(await aredis.get(f"{redis_prefix}:outbox:dropped")) == 5
+    assert await aredis.xlen(f"{redis_prefix}:outbox") == 10
     out = io.StringIO()
     await asyncio.to_thread(call_command, "realtime_worker", "--status", stdout=out)
     assert "dropped: 5" in out.getvalue()
     assert "lease holder: none (no active worker)" in out.getvalue()
 
     receiver = await Receiver.start(realtime_server)
-    worker = make_worker(realtime_server, channel_layer, aredis, prefix)
+    worker = make_worker(realtime_server, channel_layer, aredis, redis_prefix)
     caplog.set_level(logging.WARNING, logger="supa_realtime.worker")
     try:
         async with running(worker):
             await receiver.wait_for(10, "seq")
             await eventually(lambda: "5 outbox broadcasts were dropped" in caplog.text)
             sync_redis = _sync(aredis)
-            await eventually(lambda: read_status(sync_redis, OutboxKeys(prefix))["connected"])
+            await eventually(lambda: read_status(sync_redis, OutboxKeys(redis_prefix))["connected"])
             sync_redis.close()
             out = io.StringIO()
             await asyncio.to_thread(call_command, "realtime_worker", "--status", stdout=out)
@@ -221,17 +220,17 @@ async def test_drops_past_the_retention_are_counted_logged_and_shown(
 async def test_entries_the_server_refuses_are_logged_counted_and_skipped(
     realtime_server_factory: Any,
     channel_layer: Any,
-    configure: Callable[..., Any],
+    broadcast_settings: Callable[..., Any],
     aredis: Any,
-    prefix: str,
+    redis_prefix: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     from supa_realtime.devserver.limits import Limits
 
     server = await realtime_server_factory(limits=Limits(max_payload_kb=1))
-    configure(server)
+    broadcast_settings(server)
     receiver = await Receiver.start(server)
-    worker = make_worker(server, channel_layer, aredis, prefix)
+    worker = make_worker(server, channel_layer, aredis, redis_prefix)
     try:
         async with running(worker):
             await asyncio.to_thread(broadcast, "room1", "seq", {"i": 0, "pad": "x" * 2000})
@@ -243,9 +242,10 @@ async def test_entries_the_server_refuses_are_logged_counted_and_skipped(
     assert indexes(receiver) == [1]
     assert "refused by the server, not sent" in caplog.text
     assert "payload_size_exceeded" in caplog.text
-    assert int(await aredis.get(f"{prefix}:outbox:failed")) == 1
-    status = read_status(_sync(aredis), OutboxKeys(prefix))
-    assert status["failed"] == 1 and status["outbox_pending"] == 0
+    assert int(await aredis.get(f"{redis_prefix}:outbox:failed")) == 1
+    status = read_status(_sync(aredis), OutboxKeys(redis_prefix))
+    assert status["failed"] == 1
+    assert status["outbox_pending"] == 0
 
 
 def _sync(aredis: Any) -> Any:

@@ -22,7 +22,7 @@ from supa_realtime.exceptions import (
 from supa_realtime.groups import group_for
 from supa_realtime.rest import RestMessage, encode_body, endpoint, error_for, send, send_sync
 from supa_realtime.testing import GroupCapture
-from tests.broadcast_support import Receiver, configure, prefix  # noqa: F401 - fixtures
+from tests.broadcast_support import Receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,7 +58,8 @@ def test_body_keeps_the_encoded_payload_and_uses_the_subtopic() -> None:
         (403, b'{"message":"Tenant is suspended"}', BroadcastUnauthorized, "Tenant is suspended"),
         (
             422,
-            b'{"errors":{"messages":[{"payload":["can\'t be blank"],"event":["can\'t be blank"]},{}]}}',
+            b'{"errors":{"messages":[{"payload":["can\'t be blank"],'
+            b'"event":["can\'t be blank"]},{}]}}',
             BroadcastInvalid,
             "messages[0].payload: can't be blank; messages[0].event: can't be blank",
         ),
@@ -138,16 +139,16 @@ async def test_429_rate_limited(realtime_server_factory: Any) -> None:
 
 
 async def test_unreachable_server() -> None:
-    with pytest.raises(BroadcastError, match="cannot reach http://127.0.0.1:9/realtime/v1"):
+    with pytest.raises(BroadcastError, match=r"cannot reach http://127\.0\.0\.1:9/realtime/v1"):
         await send("http://127.0.0.1:9", "key", [RestMessage("room1", "e", b"{}")], timeout=2)
 
 
 async def test_broadcast_with_rest_transport(
     realtime_server: DevServer,
     channel_layer: Any,
-    configure: Callable[..., Any],
+    broadcast_settings: Callable[..., Any],
 ) -> None:
-    configure(realtime_server, BROADCAST={"TRANSPORT": "rest"})
+    broadcast_settings(realtime_server, BROADCAST={"TRANSPORT": "rest"})
     capture = GroupCapture(channel_layer, group_for("room1"))
     await capture.start()
     receiver = await Receiver.start(realtime_server)
@@ -168,12 +169,12 @@ async def test_broadcast_with_rest_transport(
 
 
 async def test_per_call_rest_errors_surface_at_the_call(
-    realtime_server_factory: Any, configure: Callable[..., Any]
+    realtime_server_factory: Any, broadcast_settings: Callable[..., Any]
 ) -> None:
     server = await realtime_server_factory(limits=Limits(max_events_per_second=0))
-    configure(server)
+    broadcast_settings(server)
     with pytest.raises(BroadcastRateLimited):
         await abroadcast("room1", "e", {}, transport="rest")
-    configure(server, KEY="wrong-key")
+    broadcast_settings(server, KEY="wrong-key")
     with pytest.raises(BroadcastUnauthorized):
         await asyncio.to_thread(broadcast, "room1", "e", {}, transport="rest")
