@@ -24,6 +24,9 @@ from supa_realtime.phoenix.filters import (
 from supa_realtime.phoenix.pg_values import record_text
 from supa_realtime.testing import postgres as pg_fixtures
 
+# Machines are noisy: no example is timed.
+NO_DEADLINE = settings(deadline=None)
+
 postgres_server = pg_fixtures.postgres_server
 postgres_dsn = pg_fixtures.postgres_dsn
 
@@ -131,18 +134,21 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+@NO_DEADLINE
 @given(st.text())
 def test_quoted_value_round_trips(value: str) -> None:
     (cond,) = parse_filter("name=eq." + _quote(value))
     assert cond == C("name", "eq", value)
 
 
+@NO_DEADLINE
 @given(st.lists(st.text(), max_size=5), st.text())
 def test_quoted_in_list_round_trips(items: list[str], other: str) -> None:
     text = f"n=in.({','.join(_quote(i) for i in items)}),o=neq.{_quote(other)}"
     assert parse_filter(text) == (C("n", "in", tuple(items)), C("o", "neq", other))
 
 
+@NO_DEADLINE
 @given(st.text(alphabet='ab=.,()"\\ notinqlk'))
 def test_parse_filter_raises_only_binding_error(text: str) -> None:
     message = ""
@@ -323,6 +329,7 @@ def test_binding_id_is_stable_and_in_range() -> None:
     assert binding_id(a) != binding_id({**a, "filter": "id=eq.2"})
 
 
+@NO_DEADLINE
 @given(st.dictionaries(st.text(max_size=8), st.none() | st.booleans() | st.integers() | st.text()))
 def test_binding_id_range(params: dict[str, Any]) -> None:
     assert 0 <= binding_id(params) < 2**27
@@ -549,7 +556,7 @@ def _postgres_says(conn: psycopg.Connection[Any], cond: Condition, value: Any, t
         query = f"select {negate}(%s::{type_} {_SQL_OPERATORS[cond.op]} (%s::{type_}))"
         params = (record_text(value), cond.value)
     try:
-        row = conn.execute(query.encode(), params).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(query.encode(), params).fetchone()
     except psycopg.Error:
         return False  # the server refuses such a subscription: nothing is delivered
     assert row is not None
@@ -581,7 +588,9 @@ _numeric = st.decimals(
 )
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
+@settings(
+    suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60, deadline=None
+)
 @given(
     op=st.sampled_from(["like", "ilike", "match", "imatch"]),
     negate=st.booleans(),
@@ -602,7 +611,9 @@ def test_text_patterns_agree_with_postgres(
     assert matches(b, change(record={"v": text}, columns={"v": "text"})) is expected
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
+@settings(
+    suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60, deadline=None
+)
 @given(
     op=st.sampled_from(["eq", "neq", "lt", "lte", "gt", "gte"]),
     type_=st.sampled_from(["numeric", "float8", "int8"]),
@@ -620,6 +631,7 @@ def test_numbers_agree_with_postgres(
     assert matches(b, change(record={"v": record_value}, columns={"v": type_})) is expected
 
 
+@NO_DEADLINE
 @given(st.integers(-(2**63), 2**63 - 1), st.integers(-(2**63), 2**63 - 1))
 def test_integer_comparisons_agree_with_python(a: int, b: int) -> None:
     data = change(record={"v": a}, columns={"v": "int8"})

@@ -9,10 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supa_realtime.phoenix import pg_values as pg
+
+# Machines are noisy: no example is timed.
+NO_DEADLINE = settings(deadline=None)
 
 CASTS: list[tuple[str, str, Any]] = [
     (" 42 ", "int4", 42),
@@ -99,6 +102,7 @@ def test_parse_array_literal_refuses(literal: str) -> None:
         pg.parse_array_literal(literal)
 
 
+@NO_DEADLINE
 @given(st.lists(st.text(), max_size=8))
 def test_quoted_array_literal_round_trips(items: list[str]) -> None:
     quoted = ['"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items]

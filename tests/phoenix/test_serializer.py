@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supa_realtime.exceptions import LocalProtocolError, RemoteProtocolError
@@ -22,6 +22,9 @@ from supa_realtime.phoenix.serializer import (
     encode_user_broadcast_push,
     serializer_for,
 )
+
+# Machines are noisy: no example is timed.
+NO_DEADLINE = settings(deadline=None)
 
 Vsn = Literal["1.0.0", "2.0.0"]
 TOPIC = "realtime:room1"
@@ -761,7 +764,7 @@ def test_role_is_checked() -> None:
 
 # --- properties ---------------------------------------------------------------------------
 
-_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+_text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=20)
 _json = st.recursive(
     st.none()
     | st.booleans()
@@ -785,12 +788,14 @@ def text_messages(draw: st.DrawFn) -> Message:
     )
 
 
+@NO_DEADLINE
 @given(text_messages())
 def test_v2_text_round_trip(msg: Message) -> None:
     for role in ("client", "server"):
         assert V2Serializer(_other(role)).decode(V2Serializer(role).encode(msg)) == msg
 
 
+@NO_DEADLINE
 @given(text_messages())
 def test_v1_round_trip(msg: Message) -> None:
     assert V1Serializer("server").decode(V1Serializer("client").encode(msg)) == msg
@@ -821,6 +826,7 @@ def binary_messages(draw: st.DrawFn, role: Role) -> Message:
     )
 
 
+@NO_DEADLINE
 @given(binary_messages("client"))
 def test_kind3_round_trip(msg: Message) -> None:
     data = V2Serializer("client").encode(msg)
@@ -829,6 +835,7 @@ def test_kind3_round_trip(msg: Message) -> None:
     assert V2Serializer("server").decode(data) == msg
 
 
+@NO_DEADLINE
 @given(binary_messages("server"))
 def test_kind4_round_trip(msg: Message) -> None:
     data = V2Serializer("server").encode(msg)
@@ -854,21 +861,25 @@ def _decode_or_protocol_error(data: str | bytes) -> None:
         assert isinstance(msg, Message)
 
 
+@NO_DEADLINE
 @given(st.text())
 def test_arbitrary_text_raises_only_remote_protocol_error(data: str) -> None:
     _decode_or_protocol_error(data)
 
 
+@NO_DEADLINE
 @given(st.binary())
 def test_arbitrary_bytes_raise_only_remote_protocol_error(data: bytes) -> None:
     _decode_or_protocol_error(data)
 
 
+@NO_DEADLINE
 @given(st.sampled_from([3, 4]), st.binary(max_size=40))
 def test_binary_like_bytes_raise_only_remote_protocol_error(kind: int, rest: bytes) -> None:
     _decode_or_protocol_error(bytes([kind]) + rest)
 
 
+@NO_DEADLINE
 @given(
     st.lists(_json, max_size=7)
     | st.dictionaries(st.sampled_from(["topic", "event", "payload", "ref", "join_ref"]), _json)
