@@ -22,13 +22,9 @@ from supa_realtime.phoenix.filters import (
     parse_filter,
 )
 from supa_realtime.phoenix.pg_values import record_text
-from supa_realtime.testing import postgres as pg_fixtures
 
 # Machines are noisy: no example is timed.
 NO_DEADLINE = settings(deadline=None)
-
-postgres_server = pg_fixtures.postgres_server
-postgres_dsn = pg_fixtures.postgres_dsn
 
 C = Condition
 
