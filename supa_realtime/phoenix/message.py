@@ -12,8 +12,8 @@ from . import constants as c
 class Message:
     """One Phoenix message: ``[join_ref, ref, topic, event, payload]``.
 
-    ``payload`` is any JSON value; for a user broadcast it is
-    ``{"type": "broadcast", "event": <user event>, "payload": <JSON value or bytes>[, "meta": {...}]}``.
+    ``payload`` is any JSON value; for a user broadcast it is ``{"type": "broadcast",
+    "event": <user event>, "payload": <JSON value or bytes>[, "meta": {...}]}``.
 
     ``binary`` marks a user broadcast that travels, or arrived, as a V2 binary frame
     (kind 3 from a client, kind 4 from the server). A V2 serializer encodes such a message
@@ -48,9 +48,7 @@ class Message:
         return self.payload.get("response")
 
 
-def reply(
-    request: Message, status: str, response: Any, *, join_ref: str | None = None
-) -> Message:
+def reply(request: Message, status: str, response: Any, *, join_ref: str | None = None) -> Message:
     """The ``phx_reply`` answering ``request`` (refs echoed as PROTOCOL.md §1.6 says)."""
     return Message(
         topic=request.topic,

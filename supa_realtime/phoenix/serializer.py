@@ -119,8 +119,10 @@ class V1Serializer(Serializer):
 
     def encode(self, message: Message) -> str:
         payload = message.payload
-        if message.binary and isinstance(payload, dict) and isinstance(
-            payload.get("payload"), _BYTES_TYPES
+        if (
+            message.binary
+            and isinstance(payload, dict)
+            and isinstance(payload.get("payload"), _BYTES_TYPES)
         ):
             raise LocalProtocolError(
                 f"a binary broadcast payload cannot be sent with vsn {self.vsn}; use {c.VSN_2}"
@@ -138,8 +140,7 @@ class V1Serializer(Serializer):
     def decode(self, data: str | bytes) -> Message:
         if not isinstance(data, str):
             raise RemoteProtocolError(
-                f"binary frame on a vsn {self.vsn} socket (binary needs {c.VSN_2}): "
-                f"{excerpt(data)}"
+                f"binary frame on a vsn {self.vsn} socket (binary needs {c.VSN_2}): {excerpt(data)}"
             )
         obj = _loads(data, "V1 frame")
         if not isinstance(obj, dict):
