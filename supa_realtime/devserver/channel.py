@@ -4,78 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..phoenix import constants as c
 from ..phoenix.filters import Binding
+from ..phoenix.join import JoinConfig, flexible_bool
 from ..phoenix.message import Message, subtopic
+from ..phoenix.server_presence import generated_key
 from .limits import PresenceRateLimiter
-from .presence import generated_key
 
 if TYPE_CHECKING:
     from .connection import Connection
 
 __all__ = ["GroupKey", "JoinConfig", "ServerChannel", "flexible_bool"]
 
-logger = logging.getLogger(__name__)
-
 GroupKey = tuple[bool, str]
 """A fan-out group: ``(private, subtopic)``. Public and private groups never mix."""
 
 _ids = itertools.count(1)
-
-
-def flexible_bool(value: Any, default: bool) -> bool:
-    """Realtime's boolean coercion: a bool, or ``"true"``/``"false"`` in any case."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    if value is not None:
-        logger.info("InvalidJoinPayload: expected a boolean, got %s", type(value).__name__)
-    return default
-
-
-def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
-    value = config.get(name)
-    return value if isinstance(value, dict) else {}
-
-
-@dataclass(frozen=True, slots=True)
-class JoinConfig:
-    """The parts of a join payload the server acts on. Invalid fields take their defaults."""
-
-    ack: bool = False
-    self_broadcast: bool = False
-    presence_enabled: bool = False
-    presence_key: str = ""
-    private: bool = False
-    postgres_changes: tuple[Any, ...] = ()
-    access_token: str | None = None
-
-    @classmethod
-    def parse(cls, payload: Any) -> JoinConfig:
-        payload = payload if isinstance(payload, dict) else {}
-        config = payload.get("config")
-        config = config if isinstance(config, dict) else {}
-        broadcast = _section(config, "broadcast")
-        presence = _section(config, "presence")
-        key = presence.get("key")
-        changes = config.get("postgres_changes")
-        token = payload.get("user_token", payload.get("access_token"))
-        return cls(
-            ack=flexible_bool(broadcast.get("ack"), False),
-            self_broadcast=flexible_bool(broadcast.get("self"), False),
-            presence_enabled=flexible_bool(presence.get("enabled"), False),
-            presence_key="" if key is None or isinstance(key, dict | list) else str(key),
-            private=flexible_bool(config.get("private"), False),
-            postgres_changes=tuple(x for x in changes if x is not None)
-            if isinstance(changes, list)
-            else (),
-            access_token=token if isinstance(token, str) and not token.startswith("sb_") else None,
-        )
 
 
 @dataclass(eq=False, slots=True)

@@ -26,12 +26,19 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from ..exceptions import BindingError, RemoteProtocolError
+from ..exceptions import RemoteProtocolError
 from ..phoenix import constants as c
-from ..phoenix.filters import binding_id, parse_binding
+from ..phoenix.join import (
+    SUBSCRIBED_MESSAGE,
+    TOPIC_NAME_REQUIRED,
+    TRACK_NOT_MAP,
+    UNMATCHED_TOPIC,
+    JoinConfig,
+    parse_bindings,
+)
 from ..phoenix.message import Message, reply
 from ..phoenix.serializer import Serializer, excerpt, serializer_for
-from .channel import JoinConfig, ServerChannel
+from .channel import ServerChannel
 from .context import ServerContext
 from .jwt import TokenRejection, check_token
 from .limits import (
@@ -54,10 +61,6 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _SECRET_RE = re.compile(r"eyJ[\w.-]*|sb_(publishable|secret)_[\w-]+")
 _TOKEN_FIELD_RE = re.compile(r"(['\"](?:access_token|user_token|apikey)['\"]\s*:\s*['\"])[^'\"]*")
-_TOPIC_NAME_REQUIRED = "TopicNameRequired: You must provide a topic name"
-_UNMATCHED_TOPIC = "unmatched topic"
-_TRACK_NOT_MAP = "Presence track payload must be a map"
-_SUBSCRIBED = "Subscribed to PostgreSQL"
 # Join errors after which Realtime also closes the socket with 1001 (PROTOCOL.md §3.5).
 _CLOSING_JOIN_ERRORS = ("ClientJoinRateLimitReached:", "TenantNotFound:")
 _KIND_3 = bytes([c.KIND_USER_BROADCAST_PUSH])
@@ -346,7 +349,7 @@ class Connection:
             Message(
                 message.topic,
                 c.PHX_REPLY,
-                {"status": c.STATUS_ERROR, "response": {"reason": _UNMATCHED_TOPIC}},
+                {"status": c.STATUS_ERROR, "response": {"reason": UNMATCHED_TOPIC}},
                 ref=message.ref,
                 join_ref=None,
             )
@@ -370,7 +373,7 @@ class Connection:
             self._close_channel(old)
         options = self.context.options
         if topic == c.TOPIC_PREFIX:
-            self._join_error(message, _TOPIC_NAME_REQUIRED)
+            self._join_error(message, TOPIC_NAME_REQUIRED)
             return
         refusal = self.context.faults.take_join_refusal(topic)
         if refusal is not None:
@@ -398,7 +401,8 @@ class Connection:
         entries: list[Any] = []
         binding_error: str | None = None
         if config.postgres_changes:
-            entries, binding_error = _parse_bindings(channel, config.postgres_changes)
+            bindings, entries, binding_error = parse_bindings(config.postgres_changes)
+            channel.bindings.extend(bindings)
         self.queue_message(reply(message, c.STATUS_OK, {"postgres_changes": entries}))
         self.channels[topic] = channel
         self.context.hub.add(channel)
@@ -410,7 +414,7 @@ class Connection:
             )
         elif channel.bindings:
             self.queue_message(
-                channel.system(c.EXTENSION_POSTGRES_CHANGES, c.STATUS_OK, _SUBSCRIBED)
+                channel.system(c.EXTENSION_POSTGRES_CHANGES, c.STATUS_OK, SUBSCRIBED_MESSAGE)
             )
         if config.presence_enabled:
             self.queue_message(
@@ -507,7 +511,7 @@ class Connection:
         if action == c.PRESENCE_TRACK:
             meta = payload.get("payload")
             if not isinstance(meta, dict):
-                self.queue_message(reply(message, c.STATUS_ERROR, {"reason": _TRACK_NOT_MAP}))
+                self.queue_message(reply(message, c.STATUS_ERROR, {"reason": TRACK_NOT_MAP}))
                 return
             if payload_size(meta) > self.context.options.limits.max_payload_bytes:
                 self._stop_channel(channel, TRACK_SIZE_MESSAGE)
@@ -537,33 +541,8 @@ class Connection:
         self._schedule_expiry(channel, checked)
         if channel.bindings:
             self.queue_message(
-                channel.system(c.EXTENSION_POSTGRES_CHANGES, c.STATUS_OK, _SUBSCRIBED)
+                channel.system(c.EXTENSION_POSTGRES_CHANGES, c.STATUS_OK, SUBSCRIBED_MESSAGE)
             )
-
-
-def _parse_bindings(
-    channel: ServerChannel, changes: tuple[Any, ...]
-) -> tuple[list[Any], str | None]:
-    """The join reply's ``postgres_changes`` entries, and the first binding error, if any.
-
-    A channel with any invalid binding subscribes to none (it gets the error instead of
-    "Subscribed to PostgreSQL").
-    """
-    entries: list[Any] = []
-    error: str | None = None
-    for params in changes:
-        try:
-            binding = parse_binding(params)
-        except BindingError as exc:
-            error = error or exc.message
-            if isinstance(params, dict):
-                entries.append({**params, "id": binding_id(params)})
-            continue
-        channel.bindings.append(binding)
-        entries.append(binding.reply_entry())
-    if error is not None:
-        channel.bindings.clear()
-    return entries, error
 
 
 _HANDLERS: dict[str, Callable[[Connection, ServerChannel, Message], None]] = {

@@ -10,18 +10,26 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import orjson
 
 from ..phoenix import constants as c
+from ..phoenix.join import (
+    CHANNEL_LIMIT_REASON,
+    PAYLOAD_SIZE_EXCEEDED,
+    PRESENCE_RATE_MESSAGE,
+    TRACK_SIZE_MESSAGE,
+    payload_size,
+)
 
-__all__ = ["Limits", "PresenceRateLimiter", "payload_size"]
+__all__ = [
+    "CHANNEL_LIMIT_REASON",
+    "PAYLOAD_SIZE_EXCEEDED",
+    "PRESENCE_RATE_MESSAGE",
+    "TRACK_SIZE_MESSAGE",
+    "Limits",
+    "PresenceRateLimiter",
+    "payload_size",
+]
 
-CHANNEL_LIMIT_REASON = "ChannelRateLimitReached: Too many channels"
-PRESENCE_RATE_MESSAGE = "Client presence rate limit exceeded"
-TRACK_SIZE_MESSAGE = "Track message size exceeded"
-PAYLOAD_SIZE_EXCEEDED = "payload_size_exceeded"
 TOO_MANY_USERS = "Too many connected users"
 REST_BATCH_TOO_BIG = "Too many messages to broadcast, please reduce the batch size"
 
@@ -57,21 +65,6 @@ class Limits:
     @property
     def max_payload_bytes(self) -> int:
         return self.max_payload_kb * 1000 + 500
-
-
-def payload_size(payload: Any) -> int:
-    """Size of a push payload, in bytes, as the limits measure it."""
-    if isinstance(payload, bytes | bytearray | memoryview):
-        return len(payload)
-    if isinstance(payload, dict):
-        inner = payload.get("payload")
-        if isinstance(inner, bytes | bytearray | memoryview):
-            rest = {k: v for k, v in payload.items() if k != "payload"}
-            return len(inner) + len(orjson.dumps(rest))
-    try:
-        return len(orjson.dumps(payload))
-    except TypeError:
-        return 0
 
 
 class PresenceRateLimiter:

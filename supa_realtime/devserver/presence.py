@@ -8,24 +8,13 @@ changed. Plain data in, plain data out: the hub does the sending.
 
 from __future__ import annotations
 
-import base64
-import os
-import uuid
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from ..phoenix.server_presence import diff_payload, generated_key, new_phx_ref, tracked_meta
+
 __all__ = ["PresenceRegistry", "generated_key", "new_phx_ref"]
-
-
-def new_phx_ref() -> str:
-    """A fresh ``phx_ref``: URL-safe base64 of 12 random bytes (16 characters)."""
-    return base64.urlsafe_b64encode(os.urandom(12)).decode("ascii")
-
-
-def generated_key() -> str:
-    """The key of a join whose ``config.presence.key`` is empty: a fresh UUIDv1."""
-    return str(uuid.uuid1())
 
 
 @dataclass(slots=True)
@@ -34,13 +23,7 @@ class _Entry:
     meta: dict[str, Any]
 
 
-def _diff(
-    joins: dict[str, list[dict[str, Any]]], leaves: dict[str, list[dict[str, Any]]]
-) -> dict[str, Any]:
-    return {
-        "joins": {k: {"metas": v} for k, v in joins.items()},
-        "leaves": {k: {"metas": v} for k, v in leaves.items()},
-    }
+_diff = diff_payload
 
 
 class PresenceRegistry:
@@ -62,9 +45,7 @@ class PresenceRegistry:
         old = owners.get(owner)
         if old is not None and old.payload == payload:
             return None
-        meta: dict[str, Any] = {**payload, "phx_ref": new_phx_ref()}
-        if old is not None:
-            meta["phx_ref_prev"] = old.meta["phx_ref"]
+        meta = tracked_meta(payload, old.meta if old is not None else None)
         owners[owner] = _Entry(dict(payload), meta)
         leaves = {key: [old.meta]} if old is not None else {}
         return _diff({key: [meta]}, leaves)
