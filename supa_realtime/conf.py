@@ -63,8 +63,11 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "DEVSERVER": {
         "HOST": "127.0.0.1",
         "PORT": 54321,
-        "JWT_SECRET": None,
-    },  # env SUPABASE_JWT_SECRET
+        "JWT_SECRET": None,  # env SUPABASE_JWT_SECRET
+        "DATABASE_URL": None,  # else the Django default database when it is PostgreSQL
+        "PUBLICATION": None,
+        "TABLES": None,
+    },
     "REDIS_PREFIX": "supa_realtime",
     "BROADCAST": {
         "TRANSPORT": "worker",
@@ -149,6 +152,9 @@ class DevServerSettings:
     host: str = "127.0.0.1"
     port: int = 54321
     jwt_secret: str | None = field(default=None, repr=False)
+    database_url: str | None = field(default=None, repr=False)
+    publication: str | None = None
+    tables: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -457,7 +463,35 @@ class Settings:
             secret = os.environ.get("SUPABASE_JWT_SECRET") or None
         if secret is not None:
             secret = _nonempty_str(secret, "DEVSERVER", "JWT_SECRET", secret=True)
-        return DevServerSettings(host=host, port=port, jwt_secret=secret)
+        database_url = value["DATABASE_URL"]
+        if database_url is not None:
+            database_url = _nonempty_str(database_url, "DEVSERVER", "DATABASE_URL", secret=True)
+        publication = value["PUBLICATION"]
+        if publication is not None:
+            publication = _nonempty_str(publication, "DEVSERVER", "PUBLICATION")
+        tables = value["TABLES"]
+        if tables is not None:
+            if isinstance(tables, str) or not isinstance(tables, (list, tuple)):
+                raise ConfigurationError(
+                    f"{_name('DEVSERVER', 'TABLES')} must be a list of \"schema.table\" "
+                    f"patterns or None, got {_describe(tables)}."
+                )
+            tables = tuple(
+                _nonempty_str(t, "DEVSERVER", "TABLES", i) for i, t in enumerate(tables)
+            )
+            if publication is not None:
+                raise ConfigurationError(
+                    f"{_name('DEVSERVER', 'TABLES')} and {_name('DEVSERVER', 'PUBLICATION')} "
+                    "cannot both be set: give one of them."
+                )
+        return DevServerSettings(
+            host=host,
+            port=port,
+            jwt_secret=secret,
+            database_url=database_url,
+            publication=publication,
+            tables=tables,
+        )
 
     @property
     def REDIS_PREFIX(self) -> str:
