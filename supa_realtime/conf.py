@@ -473,12 +473,10 @@ class Settings:
         if tables is not None:
             if isinstance(tables, str) or not isinstance(tables, (list, tuple)):
                 raise ConfigurationError(
-                    f"{_name('DEVSERVER', 'TABLES')} must be a list of \"schema.table\" "
+                    f'{_name("DEVSERVER", "TABLES")} must be a list of "schema.table" '
                     f"patterns or None, got {_describe(tables)}."
                 )
-            tables = tuple(
-                _nonempty_str(t, "DEVSERVER", "TABLES", i) for i, t in enumerate(tables)
-            )
+            tables = tuple(_nonempty_str(t, "DEVSERVER", "TABLES", i) for i, t in enumerate(tables))
             if publication is not None:
                 raise ConfigurationError(
                     f"{_name('DEVSERVER', 'TABLES')} and {_name('DEVSERVER', 'PUBLICATION')} "
