@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from supa_realtime.exceptions import ConfigurationError, LeaseLost
+from supa_realtime.management.logs import configure_logging
 from supa_realtime.worker import Worker, run_until_signalled
-
-_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
 
 
 class Command(BaseCommand):
@@ -36,7 +34,7 @@ class Command(BaseCommand):
         if options.get("status"):
             self.stdout.write(format_status(current_status()))
             return
-        _configure_logging(_LEVELS.get(options["verbosity"], logging.INFO))
+        configure_logging(options["verbosity"])
         overrides = {"url": options["url"]} if options.get("url") else {}
         try:
             worker = self.worker_class.from_settings(**overrides)
@@ -77,14 +75,3 @@ def format_status(status: dict[str, Any]) -> str:
         f"last error: {status['last_error'] or '-'}",
     ]
     return "\n".join(lines)
-
-
-def _configure_logging(level: int) -> None:
-    """Send supa_realtime's log lines to stderr unless the project configured logging."""
-    package_logger = logging.getLogger("supa_realtime")
-    if package_logger.handlers or logging.getLogger().handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    package_logger.addHandler(handler)
-    package_logger.setLevel(level)
