@@ -1,4 +1,4 @@
-"""``manage.py realtime_devserver`` as a real process: prints URL and keys, serves, exits 0."""
+"""``manage.py realtime_devserver`` as a real process: prints URLs (keys on request), serves."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ async def test_command_serves_until_signalled(sig: signal.Signals) -> None:
         "realtime_devserver",
         "--port",
         "0",
+        "--print-keys",
         cwd=ROOT,
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -85,6 +86,7 @@ async def test_command_delivers_wal_changes(postgres_dsn: str) -> None:
         "0",
         "--database-url",
         postgres_dsn,
+        "--print-keys",
         cwd=ROOT,
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -122,6 +124,44 @@ async def test_command_delivers_wal_changes(postgres_dsn: str) -> None:
         ]
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, stderr.decode()[-2000:]
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_keys_are_printed_only_on_request() -> None:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+    env.pop("SUPABASE_JWT_SECRET", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "manage.py",
+        "realtime_devserver",
+        "--port",
+        "0",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        async with asyncio.timeout(20):
+            while not lines or lines[-1] != "Press Ctrl+C to stop.":
+                line = (await process.stdout.readline()).decode()
+                if not line:
+                    raise AssertionError(f"the command ended early: {lines}")
+                lines.append(line.strip())
+        printed = "\n".join(lines)
+        assert "SUPABASE_URL=http://127.0.0.1:" in printed
+        assert "--print-keys" in printed
+        assert "KEY=" not in printed
+        assert "eyJ" not in printed  # no JWT at all
+        assert "Database changes: none" in printed  # tests.settings uses SQLite
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
         assert process.returncode == 0, stderr.decode()[-2000:]
     finally:
         if process.returncode is None:

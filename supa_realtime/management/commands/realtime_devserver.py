@@ -46,16 +46,24 @@ class ServerOptions:
         )
 
 
-def resolve_options(options: Mapping[str, Any]) -> ServerOptions:
+def resolve_options(
+    options: Mapping[str, Any], databases: Mapping[str, Mapping[str, Any]] | None = None
+) -> ServerOptions:
     """Merge the command's ``options`` over ``SUPA_REALTIME["DEVSERVER"]`` and the defaults.
+
+    Args:
+        options: the parsed command-line options (absent or None: not given).
+        databases: Django's ``DATABASES`` (default: ``django.db.connections.databases``).
 
     Raises:
         ConfigurationError: a malformed setting, or both tables and a publication.
     """
-    from django.db import connections
-
     from supa_realtime.conf import settings as realtime_settings
 
+    if databases is None:
+        from django.db import connections
+
+        databases = connections.databases
     conf = realtime_settings.DEVSERVER
     database_url: str | None = None
     source = "none"
@@ -65,8 +73,8 @@ def resolve_options(options: Mapping[str, Any]) -> ServerOptions:
         database_url, source = options["database_url"], "--database-url"
     elif conf.database_url:
         database_url, source = conf.database_url, 'SUPA_REALTIME["DEVSERVER"]["DATABASE_URL"]'
-    elif "default" in connections.databases:
-        database_url = dsn_from_django(connections.databases["default"])
+    elif "default" in databases:
+        database_url = dsn_from_django(databases["default"])
         if database_url is not None:
             source = "the Django default database"
     tables_option = options.get("tables")
