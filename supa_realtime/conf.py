@@ -38,6 +38,7 @@ __all__ = [
     "BroadcastSettings",
     "ConfigurationError",
     "DevServerSettings",
+    "GatewaySettings",
     "PostgresChangesBinding",
     "ReconnectSettings",
     "Settings",
@@ -78,6 +79,23 @@ DEFAULTS: Final[Mapping[str, Any]] = {
         "LINGER": 30.0,
     },
     "WORKER": {"LEASE_TTL": 10.0, "STATUS_INTERVAL": 2.0},
+    "GATEWAY": {
+        "AUTHORIZE": None,
+        "TOPICS": {},
+        "TABLES": {},
+        "BRIDGE": [],
+        "MAX_CHANNELS": 100,
+        "MAX_FRAME_BYTES": 1_000_000,
+        "MAX_PAYLOAD_BYTES": 256_000,
+        "RATE": 50.0,
+        "BURST": 100,
+        "FLOOD_CLOSE_AFTER": 20,
+        "PRESENCE_TTL": 15.0,
+        "PRESENCE_REFRESH": 5.0,
+        "PRESENCE_SWEEP": 5.0,
+        "BRIDGE_REFRESH": 10.0,
+        "IDLE_TIMEOUT": 60.0,
+    },
 }
 
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
@@ -181,6 +199,51 @@ class WorkerSettings:
 
     lease_ttl: float = 10.0
     status_interval: float = 2.0
+
+
+GATEWAY_ACTIONS: Final = ("join", "broadcast", "presence")
+GATEWAY_RULES: Final = ("any", "authenticated", "staff")
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """The browser gateway (:mod:`supa_realtime.gateway`): who may do what, and its limits.
+
+    ``topics`` maps a subtopic pattern to ``{action: rule}`` and ``tables`` a
+    ``"schema.table"`` pattern to a rule; a rule is ``"any"``, ``"authenticated"``,
+    ``"staff"`` or a permission name (``"app_label.codename"``). ``bridge`` lists the
+    subtopic patterns the worker joins upstream on demand. Presence entries of a dead
+    process are gone within ``presence_ttl + presence_sweep`` seconds.
+    """
+
+    authorize: str | None = None
+    topics: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    tables: tuple[tuple[str, str], ...] = ()
+    bridge: tuple[str, ...] = ()
+    max_channels: int = 100
+    max_frame_bytes: int = 1_000_000
+    max_payload_bytes: int = 256_000
+    rate: float = 50.0
+    burst: int = 100
+    flood_close_after: int = 20
+    presence_ttl: float = 15.0
+    presence_refresh: float = 5.0
+    presence_sweep: float = 5.0
+    bridge_refresh: float = 10.0
+    idle_timeout: float = 60.0
+
+
+def _rule(value: object, *path: str | int) -> str:
+    if (
+        not isinstance(value, str)
+        or not value
+        or (value not in GATEWAY_RULES and value.count(".") != 1)
+    ):
+        raise ConfigurationError(
+            f'{_name(*path)} must be "any", "authenticated", "staff" or a permission '
+            f'name such as "app_label.view_model", got {_describe(value)}.'
+        )
+    return value
 
 
 def _positive_int(value: object, *path: str | int) -> int:
@@ -528,6 +591,93 @@ class Settings:
         return WorkerSettings(
             lease_ttl=_positive_number(value["LEASE_TTL"], "WORKER", "LEASE_TTL"),
             status_interval=_positive_number(value["STATUS_INTERVAL"], "WORKER", "STATUS_INTERVAL"),
+        )
+
+    @property
+    def GATEWAY(self) -> GatewaySettings:
+        """The browser gateway's authorization rules, limits and presence timings."""
+        value = _sub_dict(self._get("GATEWAY"), DEFAULTS["GATEWAY"], "GATEWAY")
+        authorize = value["AUTHORIZE"]
+        if authorize is not None and (
+            not isinstance(authorize, str) or "." not in authorize.strip(".")
+        ):
+            raise ConfigurationError(
+                f"{_name('GATEWAY', 'AUTHORIZE')} must be None or the dotted path of a "
+                f"callable (user, topic, action) -> bool, got {_describe(authorize)}."
+            )
+        topics_value = value["TOPICS"]
+        if not isinstance(topics_value, Mapping):
+            raise ConfigurationError(
+                f"{_name('GATEWAY', 'TOPICS')} must be a dict of topic pattern -> "
+                f"{{action: rule}}, got {_describe(topics_value)}."
+            )
+        topics: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+        for pattern, actions in topics_value.items():
+            pattern = _nonempty_str(pattern, "GATEWAY", "TOPICS")
+            if not isinstance(actions, Mapping):
+                raise ConfigurationError(
+                    f"{_name('GATEWAY', 'TOPICS', pattern)} must be a dict of action -> rule, "
+                    f"got {_describe(actions)}."
+                )
+            rules: list[tuple[str, str]] = []
+            for action, rule in actions.items():
+                if action not in GATEWAY_ACTIONS:
+                    raise ConfigurationError(
+                        f"{_name('GATEWAY', 'TOPICS', pattern)} has an unknown action "
+                        f"{action!r}; actions are {', '.join(map(repr, GATEWAY_ACTIONS))} "
+                        '(database changes are allowed per table in GATEWAY["TABLES"]).'
+                    )
+                rules.append((action, _rule(rule, "GATEWAY", "TOPICS", pattern, action)))
+            topics.append((pattern, tuple(rules)))
+        tables_value = value["TABLES"]
+        if not isinstance(tables_value, Mapping):
+            raise ConfigurationError(
+                f'{_name("GATEWAY", "TABLES")} must be a dict of "schema.table" -> rule, '
+                f"got {_describe(tables_value)}."
+            )
+        tables: list[tuple[str, str]] = []
+        for table, rule in tables_value.items():
+            if not isinstance(table, str) or table.count(".") != 1:
+                raise ConfigurationError(
+                    f'{_name("GATEWAY", "TABLES")} keys must be "schema.table" patterns '
+                    f'such as "public.todos" or "public.*", got {_describe(table)}.'
+                )
+            tables.append((table, _rule(rule, "GATEWAY", "TABLES", table)))
+        bridge_value = value["BRIDGE"]
+        if not isinstance(bridge_value, list | tuple) or not all(
+            isinstance(b, str) and b for b in bridge_value
+        ):
+            raise ConfigurationError(
+                f"{_name('GATEWAY', 'BRIDGE')} must be a list of topic patterns, "
+                f"got {_describe(bridge_value)}."
+            )
+        ttl = _positive_number(value["PRESENCE_TTL"], "GATEWAY", "PRESENCE_TTL")
+        refresh = _positive_number(value["PRESENCE_REFRESH"], "GATEWAY", "PRESENCE_REFRESH")
+        if refresh >= ttl:
+            raise ConfigurationError(
+                f"{_name('GATEWAY', 'PRESENCE_REFRESH')} ({refresh:g}) must be smaller than "
+                f"{_name('GATEWAY', 'PRESENCE_TTL')} ({ttl:g}), or live entries expire."
+            )
+        return GatewaySettings(
+            authorize=authorize,
+            topics=tuple(topics),
+            tables=tuple(tables),
+            bridge=tuple(bridge_value),
+            max_channels=_positive_int(value["MAX_CHANNELS"], "GATEWAY", "MAX_CHANNELS"),
+            max_frame_bytes=_positive_int(value["MAX_FRAME_BYTES"], "GATEWAY", "MAX_FRAME_BYTES"),
+            max_payload_bytes=_positive_int(
+                value["MAX_PAYLOAD_BYTES"], "GATEWAY", "MAX_PAYLOAD_BYTES"
+            ),
+            rate=_positive_number(value["RATE"], "GATEWAY", "RATE"),
+            burst=_positive_int(value["BURST"], "GATEWAY", "BURST"),
+            flood_close_after=_positive_int(
+                value["FLOOD_CLOSE_AFTER"], "GATEWAY", "FLOOD_CLOSE_AFTER"
+            ),
+            presence_ttl=ttl,
+            presence_refresh=refresh,
+            presence_sweep=_positive_number(value["PRESENCE_SWEEP"], "GATEWAY", "PRESENCE_SWEEP"),
+            bridge_refresh=_positive_number(value["BRIDGE_REFRESH"], "GATEWAY", "BRIDGE_REFRESH"),
+            idle_timeout=_positive_number(value["IDLE_TIMEOUT"], "GATEWAY", "IDLE_TIMEOUT"),
         )
 
     def __repr__(self) -> str:

@@ -22,3 +22,20 @@ broadcast_received = Signal()
 
 #: A presence state or diff arrived. ``event``: :class:`supa_realtime.events.PresenceChanged`.
 presence_changed = Signal()
+
+# Presence of browsers connected to the gateway (supa_realtime.gateway). Sent, with
+# ``sender`` set to :class:`supa_realtime.presence.PresenceStore`, in the ASGI process that
+# made the change (for an expiry, the process that swept it), with these arguments:
+#   ``topic``: the wire topic (``realtime:room1``);
+#   ``key``: the presence key;
+#   ``meta``: the meta (the tracked payload plus ``phx_ref``);
+#   ``user``: the Django user's primary key as a str, or ``None`` for anonymous users;
+# and, for ``presence_left`` only, ``reason``: ``"untrack"``, ``"leave"`` (the channel left
+# or its socket closed), ``"update"`` (replaced by a new meta of the same join, announced
+# by ``presence_joined`` right after) or ``"expired"`` (its process died).
+
+#: A browser started tracking presence on a topic (or updated its meta).
+presence_joined = Signal()
+
+#: A browser's presence meta went away.
+presence_left = Signal()
