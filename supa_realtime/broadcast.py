@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import threading
 import time
@@ -48,7 +49,7 @@ from . import events
 from .exceptions import InvalidBroadcast
 from .groups import group_for
 from .layers import _GROUP_SEND_LUA, GroupSender, _is_redis_core_layer
-from .outbox import APPEND_LUA, OutboxKeys, append_args
+from .outbox import APPEND_LUA, APPEND_SCRIPT_BODY, OutboxKeys, append_args
 from .phoenix import constants as c
 from .rest import RestMessage
 
@@ -90,6 +91,49 @@ class Prepared:
     @property
     def rest_message(self) -> RestMessage:
         return RestMessage(self.topic, self.event, self.data, self.private)
+
+
+@dataclass(frozen=True, slots=True)
+class _Config:
+    """What one send reads from the settings, parsed once (until the settings change)."""
+
+    broadcast: Any
+    redis_url: str
+    keys: OutboxKeys
+    layer_alias: str
+    push_timeout: float
+
+
+_config_cache: list[_Config] = []
+
+
+def _config() -> _Config:
+    if _config_cache:
+        return _config_cache[0]
+    from .conf import settings as realtime_settings
+
+    config = _Config(
+        broadcast=realtime_settings.BROADCAST,
+        redis_url=realtime_settings.REDIS_URL,
+        keys=OutboxKeys(realtime_settings.REDIS_PREFIX),
+        layer_alias=realtime_settings.CHANNEL_LAYER,
+        push_timeout=realtime_settings.PUSH_TIMEOUT,
+    )
+    _config_cache[:] = [config]
+    _connect_setting_changed()
+    return config
+
+
+def _clear_config(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("SUPA_REALTIME", "CHANNEL_LAYERS"):
+        _config_cache.clear()
+
+
+@functools.cache
+def _connect_setting_changed() -> None:
+    from django.test.signals import setting_changed
+
+    setting_changed.connect(_clear_config, weak=False, dispatch_uid="supa_realtime.broadcast")
 
 
 def _name(value: object, what: str) -> str:
@@ -160,9 +204,7 @@ def prepare(
         )
     data = _encode(payload, topic, event)
     if max_payload_bytes is None:
-        from .conf import settings as realtime_settings
-
-        max_payload_bytes = realtime_settings.BROADCAST.max_payload_bytes
+        max_payload_bytes = _config().broadcast.max_payload_bytes
     if len(data) > max_payload_bytes:
         raise InvalidBroadcast(
             f"the payload of {event!r} on {topic!r} is {len(data)} bytes as JSON, over the "
@@ -175,9 +217,8 @@ def prepare(
 
 def _transport(transport: str | None) -> Transport:
     if transport is None:
-        from .conf import settings as realtime_settings
-
-        return realtime_settings.BROADCAST.transport
+        transport_setting: Transport = _config().broadcast.transport
+        return transport_setting
     if transport not in _TRANSPORTS:
         raise InvalidBroadcast(f'transport must be "worker" or "rest", not {transport!r}')
     return transport  # type: ignore[return-value]
@@ -249,49 +290,55 @@ async def abroadcast(
 
 def send_prepared(prepared: Prepared, transport: Transport = "worker") -> None:
     """Send a validated broadcast now (blocking)."""
-    from .conf import settings as realtime_settings
-
+    config = _config()
     if transport == "rest":
         from . import rest
 
         url, key = _rest_target()
-        rest.send_sync(url, key, [prepared.rest_message], timeout=realtime_settings.PUSH_TIMEOUT)
+        rest.send_sync(url, key, [prepared.rest_message], timeout=config.push_timeout)
         if not _relayed(prepared.topic):
             _deliver_local_sync(prepared)
         return
-    broadcast_settings = realtime_settings.BROADCAST
-    keys = OutboxKeys(realtime_settings.REDIS_PREFIX)
-    client = _sync_redis(realtime_settings.REDIS_URL)
-    script = _sync_script(client, APPEND_LUA)
-    script(
-        keys=[keys.stream, keys.dropped],
-        args=append_args(
-            prepared.topic,
-            prepared.event,
-            prepared.data,
-            prepared.private,
-            retention_seconds=broadcast_settings.retention_seconds,
-            retention_messages=broadcast_settings.retention_messages,
-        ),
+    broadcast_settings = config.broadcast
+    keys = config.keys
+    redis_url = config.redis_url
+    client = _sync_redis(redis_url)
+    args = append_args(
+        prepared.topic,
+        prepared.event,
+        prepared.data,
+        prepared.private,
+        retention_seconds=broadcast_settings.retention_seconds,
+        retention_messages=broadcast_settings.retention_messages,
     )
+    layer = _layer()
+    if layer is not None and _one_trip_layer(layer, redis_url):
+        # Outbox append and local group send in one script: one round trip.
+        group = group_for(prepared.topic)
+        full = _sync_script(client, APPEND_AND_GROUP_SEND_LUA)(
+            keys=[keys.stream, keys.dropped, layer._group_key(group)],
+            args=[*args, *_group_send_args(layer, prepared.group_message)],
+        )
+        _report_dropped(int(full), group)
+        return
+    _sync_script(client, APPEND_LUA)(keys=[keys.stream, keys.dropped], args=args)
     _deliver_local_sync(prepared)
 
 
 async def asend_prepared(prepared: Prepared, transport: Transport = "worker") -> None:
     """Send a validated broadcast now (async)."""
-    from .conf import settings as realtime_settings
-
+    config = _config()
     if transport == "rest":
         from . import rest
 
         url, key = _rest_target()
-        await rest.send(url, key, [prepared.rest_message], timeout=realtime_settings.PUSH_TIMEOUT)
+        await rest.send(url, key, [prepared.rest_message], timeout=config.push_timeout)
         if not _relayed(prepared.topic):
             await _deliver_local_async(prepared)
         return
-    broadcast_settings = realtime_settings.BROADCAST
-    keys = OutboxKeys(realtime_settings.REDIS_PREFIX)
-    client = _async_redis(realtime_settings.REDIS_URL)
+    broadcast_settings = config.broadcast
+    keys = config.keys
+    client = _async_redis(config.redis_url)
     await client.eval(
         APPEND_LUA,
         2,
@@ -331,9 +378,7 @@ def _relayed(topic: str) -> bool:
 def _layer() -> Any:
     from channels.layers import get_channel_layer
 
-    from .conf import settings as realtime_settings
-
-    return get_channel_layer(realtime_settings.CHANNEL_LAYER)
+    return get_channel_layer(_config().layer_alias)
 
 
 def _report_dropped(dropped: int, group: str) -> None:
@@ -464,6 +509,134 @@ class _SyncGroupSender:
         return full
 
 
+# -- outbox append and group send in one round trip ----------------------------------------
+#
+# For the common deployment (one Redis for the channel layer and the outbox, channels_redis's
+# default msgpack serializer, no encryption, one capacity for every channel) the message
+# each member channel gets is the layer's own format: 12 random bytes, then the msgpack map
+# of the message plus "__asgi_channel__": [the channel names sharing that Redis key]. The
+# client packs the message once; the script adds the channel list per key.
+
+APPEND_AND_GROUP_SEND_LUA: Final = (
+    "local function append()\n"
+    + APPEND_SCRIPT_BODY
+    + """
+end
+local id = append()
+local n = 9
+local prefix = ARGV[n + 1]
+local body = ARGV[n + 2]
+local entries = tonumber(ARGV[n + 3])
+local capacity = tonumber(ARGV[n + 4])
+local now = tonumber(ARGV[n + 5])
+local expiry = tonumber(ARGV[n + 6])
+local group_cutoff = tonumber(ARGV[n + 7])
+local nonce = ARGV[n + 8]
+local function be(value, bytes)
+    local out = ''
+    for i = bytes - 1, 0, -1 do
+        out = out .. string.char(math.floor(value / 256 ^ i) % 256)
+    end
+    return out
+end
+local function str(s)
+    local l = #s
+    if l < 32 then return string.char(0xa0 + l) .. s end
+    if l < 256 then return string.char(0xd9, l) .. s end
+    if l < 65536 then return string.char(0xda) .. be(l, 2) .. s end
+    return string.char(0xdb) .. be(l, 4) .. s
+end
+local function header(n, fix, c16, c32)
+    if n < 16 then return string.char(fix + n) end
+    if n < 65536 then return string.char(c16) .. be(n, 2) end
+    return string.char(c32) .. be(n, 4)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], 0, group_cutoff)
+local members = redis.call('ZRANGE', KEYS[3], 0, -1)
+local by_key, order = {}, {}
+for _, name in ipairs(members) do
+    local bang = string.find(name, '!', 1, true)
+    local key = prefix .. (bang and string.sub(name, 1, bang) or name)
+    if not by_key[key] then
+        by_key[key] = {}
+        order[#order + 1] = key
+    end
+    table.insert(by_key[key], name)
+end
+local full = 0
+local head = header(entries + 1, 0x80, 0xde, 0xdf) .. body .. str('__asgi_channel__')
+for i, key in ipairs(order) do
+    local names = by_key[key]
+    local parts = {nonce, be(i, 4), head, header(#names, 0x90, 0xdc, 0xdd)}
+    for _, name in ipairs(names) do parts[#parts + 1] = str(name) end
+    redis.call('ZREMRANGEBYSCORE', key, 0, now - expiry)
+    if redis.call('ZCARD', key) < capacity then
+        redis.call('ZADD', key, now, table.concat(parts))
+        redis.call('EXPIRE', key, expiry)
+    else
+        full = full + 1
+    end
+end
+return full
+"""
+)
+
+
+def _one_trip_layer(layer: Any, redis_url: str) -> bool:
+    """Whether the layer's format and Redis allow :data:`APPEND_AND_GROUP_SEND_LUA`."""
+    cached = _one_trip.get(layer)
+    if cached is not None and cached[0] == redis_url:
+        return cached[1]
+    ok = False
+    if _is_redis_core_layer(layer) and layer.ring_size == 1 and not layer.channel_capacity:
+        from channels_redis.serializers import MsgPackSerializer
+
+        serializer = layer._serializer
+        host = layer.hosts[0]
+        ok = (
+            isinstance(serializer, MsgPackSerializer)
+            and serializer.crypter is None
+            and serializer.random_prefix_length == 12
+            and set(host) == {"address"}
+            and _same_redis(str(host["address"]), redis_url)
+        )
+    _one_trip[layer] = (redis_url, ok)
+    return ok
+
+
+def _same_redis(a: str, b: str) -> bool:
+    from urllib.parse import urlsplit
+
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (pa.scheme, pa.hostname, pa.port or 6379, pa.path.strip("/") or "0", pa.query) == (
+        pb.scheme,
+        pb.hostname,
+        pb.port or 6379,
+        pb.path.strip("/") or "0",
+        pb.query,
+    )
+
+
+def _group_send_args(layer: Any, message: dict[str, Any]) -> list[Any]:
+    import msgpack
+
+    packed: bytes = msgpack.packb(message)
+    first = packed[0]
+    skip = 1 if 0x80 <= first <= 0x8F else 3 if first == 0xDE else 5
+    now = _next_score()
+    return [
+        layer.prefix,
+        packed[skip:],
+        len(message),
+        layer.capacity,
+        now,
+        int(layer.expiry),
+        int(now) - int(layer.group_expiry),
+        os.urandom(8),
+    ]
+
+
+_one_trip: weakref.WeakKeyDictionary[Any, tuple[str, bool]] = weakref.WeakKeyDictionary()
 _score_lock = threading.Lock()
 _last_score = 0.0
 

@@ -58,6 +58,7 @@ from .phoenix.message import Message
 
 __all__ = [
     "APPEND_LUA",
+    "APPEND_SCRIPT_BODY",
     "GROUP",
     "Entry",
     "OutboxKeys",
@@ -75,8 +76,9 @@ CONSUMER: Final = "active"
 TRIM_BATCH: Final = 1000
 
 # KEYS: stream, dropped counter. ARGV: group, max age (ms), max length, trim batch, then the
-# entry's fields topic, event, payload, private, created. Returns the new entry id.
-APPEND_LUA: Final = """
+# entry's fields topic, event, payload, private, created. Returns the new entry id. (The body
+# is also the first part of broadcast.APPEND_AND_GROUP_SEND_LUA, as a function.)
+APPEND_SCRIPT_BODY: Final = """
 local stream = KEYS[1]
 if redis.call('EXISTS', stream) == 0 then
     redis.call('XGROUP', 'CREATE', stream, ARGV[1], '0', 'MKSTREAM')
@@ -125,6 +127,7 @@ if unsent > 0 then
 end
 return id
 """
+APPEND_LUA: Final = APPEND_SCRIPT_BODY
 
 
 @dataclass(frozen=True, slots=True)

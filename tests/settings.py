@@ -72,6 +72,7 @@ SUPA_REALTIME: dict[str, Any] = {
     "URL": os.environ.get("SUPABASE_URL", "http://127.0.0.1:4000"),
     "KEY": os.environ.get("SUPABASE_KEY", "tests-only-placeholder-key"),
     "SUBSCRIPTIONS": [],
+    "REDIS_PREFIX": os.environ.get("SUPA_REALTIME_REDIS_PREFIX", "supa_realtime"),
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -270,3 +270,38 @@ async def test_abroadcast_reaches_both_sides(
         ("note", {"text": "from async"})
     ]
     assert capture.messages[0]["payload"] == {"text": "from async"}
+
+
+async def test_local_delivery_in_one_round_trip_or_the_layers_own_way(
+    broadcast_settings: Callable[..., Any],
+    channel_layer: Any,
+    channel_layer_config: dict[str, Any],
+    settings: Any,
+) -> None:
+    from channels.layers import get_channel_layer
+
+    from supa_realtime.broadcast import _one_trip_layer
+
+    broadcast_settings()
+    redis_url = channel_layer_config["CONFIG"]["hosts"][0]
+    assert _one_trip_layer(get_channel_layer(), redis_url)
+    capture = GroupCapture(channel_layer, group_for("room1"))
+    await capture.start()
+    try:
+        await asyncio.to_thread(broadcast, "room1", "one-trip", {"n": 1})
+        # Per-channel capacities are not handled by the single script: the layer's way is.
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                **channel_layer_config,
+                "CONFIG": {**channel_layer_config["CONFIG"], "channel_capacity": {"x.*": 5}},
+            }
+        }
+        assert not _one_trip_layer(get_channel_layer(), redis_url)
+        await asyncio.to_thread(broadcast, "room1", "two-trips", {"n": 2})
+        messages = await capture.wait_for(2)
+    finally:
+        await capture.stop()
+    assert [(m["event"], m["payload"]) for m in messages] == [
+        ("one-trip", {"n": 1}),
+        ("two-trips", {"n": 2}),
+    ]

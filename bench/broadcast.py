@@ -1,0 +1,291 @@
+"""broadcast() cost in a sync view, and broadcasts/s end to end through one worker.
+
+1. **Per call**: a sync view (called directly with a ``RequestFactory`` request) that calls
+   ``broadcast()``, outside and inside ``transaction.atomic``, with one Channels consumer in
+   the topic's group (so the local delivery is real). Each call is timed; p50 / p99 / mean.
+2. **End to end**: a local Realtime server (its own process), ``manage.py realtime_worker``
+   (its own process) and a receiver subscribed to the topic (our client, in this process).
+   * ``backlog``: N broadcasts made while no worker runs, then the worker starts; rate =
+     N / (last receipt - first receipt).
+   * ``live``: the worker runs while this process makes N broadcasts as fast as it can;
+     rate = N / (last receipt - first call).
+
+    python bench/broadcast.py [--calls 5000] [--messages 20000]
+
+Prints figures only; nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import transaction  # noqa: E402
+from django.http import HttpRequest, HttpResponse  # noqa: E402
+from django.test import RequestFactory  # noqa: E402
+
+from supa_realtime import broadcast  # noqa: E402
+from supa_realtime.client import RealtimeClient  # noqa: E402
+from supa_realtime.groups import group_for  # noqa: E402
+from supa_realtime.testing.redis import RedisServer  # noqa: E402
+
+TOPIC = "bench"
+TARGET_CALL_US = 300
+TARGET_RATE = 5000
+
+SERVER_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from supa_realtime.devserver import DevServer, Limits
+    async def main():
+        async with DevServer(limits=Limits(max_events_per_second=10**9)) as server:
+            print(server.http_url, server.service_role_key, flush=True)
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    asyncio.run(main())
+    """
+)
+
+
+def view(request: HttpRequest) -> HttpResponse:
+    broadcast(TOPIC, "seq", {"i": int(request.GET["i"]), "text": "x" * 40})
+    return HttpResponse(status=204)
+
+
+def atomic_view(request: HttpRequest) -> HttpResponse:
+    with transaction.atomic():
+        broadcast(TOPIC, "seq", {"i": int(request.GET["i"]), "text": "x" * 40})
+    return HttpResponse(status=204)
+
+
+def time_calls(fn: Any, calls: int) -> list[float]:
+    factory = RequestFactory()
+    requests = [factory.get("/", {"i": str(i)}) for i in range(calls)]
+    for request in requests[:200]:
+        fn(request)  # warm up connections and scripts
+    samples = []
+    clock = time.perf_counter_ns
+    for request in requests:
+        start = clock()
+        fn(request)
+        samples.append((clock() - start) / 1000)
+    return samples
+
+
+def summary(name: str, samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p50 = ordered[len(ordered) // 2]
+    p99 = ordered[int(len(ordered) * 0.99)]
+    return (
+        f"{name:<34}{len(samples):>8}{p50:>10.1f}{p99:>10.1f}{statistics.fmean(samples):>10.1f}"
+        f"   (target p50 <= {TARGET_CALL_US} µs)"
+    )
+
+
+def configure(redis_url: str, prefix: str, url: str = "http://127.0.0.1:9", key: str = "k") -> None:
+    settings.SUPA_REALTIME = {
+        "URL": url,
+        "KEY": key,
+        "REDIS_URL": redis_url,
+        "REDIS_PREFIX": prefix,
+        "BROADCAST": {"RETENTION_MESSAGES": 1_000_000},
+    }
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": prefix, "capacity": 10**7},
+        }
+    }
+    from django.test.signals import setting_changed
+
+    for name in ("SUPA_REALTIME", "CHANNEL_LAYERS"):
+        setting_changed.send(sender=None, setting=name, value=getattr(settings, name), enter=True)
+
+
+CONSUMER_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from channels_redis.core import RedisChannelLayer
+    async def main():
+        layer = RedisChannelLayer(hosts=[sys.argv[1]], prefix=sys.argv[2], capacity=10**7)
+        channel = await layer.new_channel("bench.")
+        await layer.group_add(sys.argv[3], channel)
+        print("ready", flush=True)
+        while True:
+            await layer.receive(channel)
+    asyncio.run(main())
+    """
+)
+
+
+def start_consumer(redis_url: str, prefix: str) -> subprocess.Popen[str]:
+    """A Channels consumer in the topic's group, in its own process, reading everything."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CONSUMER_SCRIPT, redis_url, prefix, group_for(TOPIC)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        text=True,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    return proc
+
+
+class Counter:
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.count = 0
+        self.first = 0.0
+        self.last = 0.0
+        self.done = asyncio.Event()
+        self.seen: list[int] = []
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if self.count == 0:
+            self.first = now
+        self.count += 1
+        self.seen.append(message["payload"]["i"])
+        if self.count >= self.total:
+            self.last = now
+            self.done.set()
+
+
+def start_worker(http_url: str, key: str, redis_url: str, prefix: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
+        "SUPABASE_URL": http_url,
+        "SUPABASE_KEY": key,
+        "REDIS_URL": redis_url,
+        "CHANNEL_LAYER_PREFIX": prefix,
+        "SUPA_REALTIME_REDIS_PREFIX": prefix,
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "realtime_worker", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def end_to_end(
+    mode: str, messages: int, http_url: str, key: str, redis_url: str
+) -> dict[str, Any]:
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    configure(redis_url, prefix, http_url, key)
+    counter = Counter(messages)
+    client = RealtimeClient(http_url, key)
+    channel = client.channel(TOPIC).on_broadcast("seq", counter)
+    await channel.subscribe()
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        if mode == "backlog":
+            await asyncio.to_thread(_produce, messages)
+            start = None
+            worker = start_worker(http_url, key, redis_url, prefix)
+        else:
+            worker = start_worker(http_url, key, redis_url, prefix)
+            await asyncio.to_thread(_produce, 1, "warm")  # wait for the worker to be active
+            await asyncio.sleep(0)
+            probe = asyncio.Event()
+            channel.on_broadcast("warm", lambda m: probe.set())
+            await asyncio.wait_for(probe.wait(), 60)
+            start = time.perf_counter()
+            thread = threading.Thread(target=_produce, args=(messages,))
+            thread.start()
+        await asyncio.wait_for(counter.done.wait(), 300)
+        if mode != "backlog":
+            await asyncio.to_thread(thread.join)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            await asyncio.to_thread(worker.wait, 30)
+        await client.close()
+    begin = counter.first if start is None else start
+    elapsed = counter.last - begin
+    return {
+        "mode": mode,
+        "messages": messages,
+        "received": counter.count,
+        "in_order": counter.seen == list(range(messages)),
+        "rate": messages / elapsed if elapsed else 0.0,
+    }
+
+
+def _produce(count: int, event: str = "seq") -> None:
+    for i in range(count):
+        broadcast(TOPIC, event, {"i": i, "text": "x" * 40})
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--messages", type=int, default=20_000)
+    args = parser.parse_args()
+
+    redis = RedisServer(Path(tempfile.mkdtemp(prefix="bench-redis-")))
+    redis.start()
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER_SCRIPT],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        text=True,
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+    )
+    try:
+        assert server.stdout is not None
+        http_url, key = (await asyncio.to_thread(server.stdout.readline)).split()
+
+        prefix = f"bench-{uuid.uuid4().hex[:8]}"
+        configure(redis.url, prefix)
+        consumer = await asyncio.to_thread(start_consumer, redis.url, prefix)
+        print(f"{'broadcast() in a sync view':<34}{'calls':>8}{'p50 µs':>10}{'p99 µs':>10}"
+              f"{'mean µs':>10}")  # fmt: skip
+        outside = await asyncio.to_thread(time_calls, view, args.calls)
+        print(summary("outside a transaction", outside))
+        inside = await asyncio.to_thread(time_calls, atomic_view, args.calls)
+        print(summary("inside transaction.atomic", inside))
+        consumer.terminate()
+        consumer.wait(30)
+
+        print()
+        print(f"{'end to end (one worker)':<26}{'messages':>10}{'received':>10}{'in order':>10}"
+              f"{'msgs/s':>10}")  # fmt: skip
+        for mode in ("backlog", "live"):
+            result = await end_to_end(mode, args.messages, http_url, key, redis.url)
+            print(
+                f"{mode:<26}{result['messages']:>10}{result['received']:>10}"
+                f"{'yes' if result['in_order'] else 'NO':>10}{result['rate']:>10.0f}"
+                f"   (target >= {TARGET_RATE})"
+            )
+    finally:
+        if server.stdin is not None:
+            server.stdin.close()
+        server.wait(30)
+        redis.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
