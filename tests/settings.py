@@ -73,6 +73,8 @@ SUPA_REALTIME: dict[str, Any] = {
     "KEY": os.environ.get("SUPABASE_KEY", "tests-only-placeholder-key"),
     "SUBSCRIPTIONS": [],
     "REDIS_PREFIX": os.environ.get("SUPA_REALTIME_REDIS_PREFIX", "supa_realtime"),
+    # A short lease so that worker-process tests see a takeover quickly.
+    "WORKER": {"LEASE_TTL": 1.5, "STATUS_INTERVAL": 0.2},
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

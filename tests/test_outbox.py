@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +22,9 @@ from django.core.management import call_command
 from supa_realtime import broadcast
 from supa_realtime.conf import Subscription
 from supa_realtime.devserver import DevServer
+from supa_realtime.groups import group_for
 from supa_realtime.outbox import GROUP, OutboxKeys, read_status
+from supa_realtime.testing import GroupCapture
 from supa_realtime.testing.devserver import eventually
 from tests.broadcast_support import (
     Gate,
@@ -257,3 +266,98 @@ def _sync(aredis: Any) -> Any:
 
 def test_group_name_is_stable() -> None:
     assert GROUP == "supa_realtime"
+
+
+class _Process:
+    """``manage.py realtime_worker`` with its output collected line by line."""
+
+    def __init__(self, server: DevServer, config: dict[str, Any], prefix: str) -> None:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
+            "SUPABASE_URL": server.http_url,
+            "SUPABASE_KEY": server.service_role_key,
+            "REDIS_URL": config["hosts"][0],
+            "CHANNEL_LAYER_PREFIX": config["prefix"],
+            "SUPA_REALTIME_REDIS_PREFIX": prefix,
+            "SUPA_REALTIME_TEST_SUBSCRIPTIONS": json.dumps([{"topic": "room1"}]),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "realtime_worker", "-v", "1"],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    async def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.to_thread(self.proc.wait, 30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = await asyncio.to_thread(self.proc.wait, 30)
+        await asyncio.to_thread(self._reader.join, 10)
+        return code
+
+
+async def test_two_worker_processes_one_active_then_takeover(
+    realtime_server: DevServer,
+    channel_layer: Any,
+    channel_layer_config: dict[str, Any],
+    broadcast_settings: Callable[..., Any],
+    aredis: Any,
+    redis_prefix: str,
+) -> None:
+    broadcast_settings(realtime_server)
+    capture = GroupCapture(channel_layer, group_for("room1"))
+    await capture.start()
+    receiver = await Receiver.start(realtime_server)
+    first = _Process(realtime_server, channel_layer_config["CONFIG"], redis_prefix)
+    second: _Process | None = None
+    try:
+        await eventually(lambda: "took the worker lease" in first.output, within=30)
+        await eventually(lambda: realtime_server.subscribers("room1") >= 2, within=30)
+        second = _Process(realtime_server, channel_layer_config["CONFIG"], redis_prefix)
+        await eventually(lambda: "standby" in second.output, within=30)
+        assert realtime_server.connections == 2  # the receiver and the active worker only
+        await asyncio.to_thread(produce, 20)
+        await receiver.wait_for(20, "seq")
+        assert await first.stop() == 0
+        await eventually(lambda: "took the worker lease" in second.output, within=30)
+        await asyncio.to_thread(produce, 20, "seq", 20)
+        await asyncio.to_thread(produce, 1, "marker")
+        await receiver.wait_for(1, "marker")
+        messages = await capture.wait_for(41)
+        assert await second.stop() == 0
+    finally:
+        for process in (first, second):
+            if process is not None:
+                await process.stop()
+        await receiver.close()
+        await capture.stop()
+    assert indexes(receiver) == list(range(40))
+    # Each broadcast reached the group once: from broadcast() itself, never relayed back.
+    assert [(m["event"], m["payload"]["i"]) for m in messages] == [
+        *(("seq", i) for i in range(40)),
+        ("marker", 0),
+    ]
+    assert len(capture.messages) == 41
+    assert "worker stopped" in first.output
+    assert realtime_server.service_role_key not in first.output + second.output
+    assert await aredis.get(f"{redis_prefix}:worker:lease") is None
