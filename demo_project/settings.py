@@ -1,8 +1,9 @@
 """Settings of the demo site. Everything comes from the environment, with local defaults.
 
-``./dev demo`` sets ``SUPABASE_URL``, ``SUPABASE_KEY``, ``SUPABASE_JWT_SECRET`` and
-``REDIS_URL`` for the services it starts. ``DATABASE_URL`` (``postgres://user:pass@host:port/db``)
-switches from the SQLite file under ``.demo/`` to PostgreSQL.
+``./dev demo`` sets ``SUPABASE_URL``, ``SUPABASE_KEY``, ``SUPABASE_JWT_SECRET``, ``REDIS_URL``
+and ``DATABASE_URL`` (``postgres://user:pass@host:port/db``; its own PostgreSQL in ``.demo/pg``
+unless you set one) for the services it starts. Without ``DATABASE_URL`` the site falls back to a
+SQLite file under ``.demo/``, where the live table gets no changes from the WAL.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "supa_realtime",
+    "demo_project.live",
 ]
 
 MIDDLEWARE = [
@@ -91,11 +93,19 @@ CHANNEL_LAYERS = {
     },
 }
 
-# URL, KEY and REDIS_URL default to SUPABASE_URL, SUPABASE_KEY and REDIS_URL.
+# URL, KEY and REDIS_URL default to SUPABASE_URL, SUPABASE_KEY and REDIS_URL. The worker relays
+# broadcasts and presence of "demo" and every change of the live page's table; the local Realtime
+# server reads that table from the supabase_realtime publication (its migration adds it there).
 SUPA_REALTIME: dict[str, Any] = {
     "SUBSCRIPTIONS": [
         {"topic": "realtime:demo", "broadcast": "*", "presence": True},
+        {
+            "topic": "realtime:todos",
+            "broadcast": [],
+            "postgres_changes": [{"event": "*", "schema": "public", "table": "todos"}],
+        },
     ],
+    "DEVSERVER": {"PUBLICATION": "supabase_realtime"},
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

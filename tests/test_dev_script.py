@@ -8,8 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,7 +70,18 @@ def _read_until(path: Path, marker: str, process: subprocess.Popen[bytes]) -> st
     pytest.fail(f"./dev demo printed no {marker!r} in time:\n{path.read_text()[-3000:]}")
 
 
-def test_dev_demo_serves_the_site_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.fixture
+def demo_dir() -> Iterator[Path]:
+    """A folder for the demo's state that others may pass through, as a clone's ``.demo`` is:
+    run as root, the demo's PostgreSQL runs as an unprivileged user that must reach it (pytest's
+    own temporary folders are closed to other users)."""
+    with tempfile.TemporaryDirectory(prefix="supa_realtime-dev-demo-") as folder:
+        os.chmod(folder, 0o711)
+        yield Path(folder)
+
+
+def test_dev_demo_serves_the_site_and_stops_on_ctrl_c(demo_dir: Path) -> None:
+    tmp_path = demo_dir
     web_port = _free_port()
     log = tmp_path / "demo.log"
     env = {
@@ -77,7 +90,13 @@ def test_dev_demo_serves_the_site_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         "DEV_DEMO_DIR": str(tmp_path / "demo"),
         "DEMO_PORT": str(web_port),
     }
-    for name in ("SUPABASE_URL", "SUPABASE_KEY", "SUPABASE_JWT_SECRET", "REDIS_URL"):
+    for name in (
+        "SUPABASE_URL",
+        "SUPABASE_KEY",
+        "SUPABASE_JWT_SECRET",
+        "REDIS_URL",
+        "DATABASE_URL",
+    ):
         env.pop(name, None)
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -98,10 +117,19 @@ def test_dev_demo_serves_the_site_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert urls, text
         ports = [int(p) for p in urls.groups()]
         assert ports[0] == web_port
+        database = re.search(r"PostgreSQL:\s+postgres://postgres@127\.0\.0\.1:(\d+)/demo\n", text)
+        assert database, text
+        ports.append(int(database.group(1)))
+        assert f"Live table:         http://127.0.0.1:{web_port}/live/" in text
+        admin_password = (tmp_path / "demo" / "admin-password").read_text().strip()
+        assert f"user admin, password {admin_password}" in text
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/", timeout=10) as response:
             page = response.read().decode()
         assert "<code>realtime:demo</code>" in page
         assert f"http://127.0.0.1:{ports[1]}" in page
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/live/", timeout=10) as response:
+            live_page = response.read().decode()
+        assert '<table id="todos">' in live_page
         secret = (tmp_path / "demo" / "jwt-secret").read_text().strip()
         assert secret not in log.read_text()
 
