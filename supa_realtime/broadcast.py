@@ -618,7 +618,7 @@ def _same_redis(a: str, b: str) -> bool:
 
 
 def _group_send_args(layer: Any, message: dict[str, Any]) -> list[Any]:
-    import msgpack
+    import msgpack  # type: ignore[import-untyped]
 
     packed: bytes = msgpack.packb(message)
     first = packed[0]

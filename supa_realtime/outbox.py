@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
+from redis.exceptions import RedisError
 
 from .channel import RealtimeChannel, _Push
 from .client import RealtimeClient
@@ -323,6 +324,11 @@ class OutboxSender:
                 except _Retry as exc:
                     self.stats.last_error = str(exc)
                     logger.warning("outbox: %s; re-sending unacknowledged entries", exc)
+                except (OSError, RedisError) as exc:
+                    # Redis restarting or unreachable: what was read stays pending there.
+                    self.stats.last_error = f"Redis: {exc}"
+                    logger.warning("outbox: Redis failed (%s); retrying in 1 s", exc)
+                    await asyncio.sleep(1.0)
                 finally:
                     self._abandon()
         finally:
