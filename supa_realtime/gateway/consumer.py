@@ -25,10 +25,10 @@ The consumer has no channel-layer channel of its own: the process's
 frames straight to the sockets (:meth:`RealtimeConsumer.send_frame`).
 
 Bad input is answered on that connection only: a frame over ``MAX_FRAME_BYTES`` or one that
-cannot be decoded closes the socket (1009 / 1007) after a ``system`` frame on the
+cannot be decoded closes the socket (4009 / 4007) after a ``system`` frame on the
 ``phoenix`` topic saying why (daphne does not send close reasons); unknown events get an
 error reply; over ``RATE`` frames per second (``BURST`` at once) get ``RateLimited`` error
-replies, and ``FLOOD_CLOSE_AFTER`` refusals in a row close the socket with 1008.
+replies, and ``FLOOD_CLOSE_AFTER`` refusals in a row close the socket with 4008.
 """
 
 from __future__ import annotations
@@ -77,8 +77,11 @@ __all__ = ["GatewayChannel", "RealtimeConsumer", "get_hub"]
 
 logger = logging.getLogger(__name__)
 
-CLOSE_POLICY_VIOLATION: Final = 1008
-CLOSE_INVALID_DATA: Final = 1007
+# Close codes: the 1007/1008/1009 of RFC 6455 moved into the application range (+3000),
+# because ASGI servers such as daphne only let applications send 1000 or 3000-4999.
+CLOSE_INVALID_DATA: Final = 4007
+CLOSE_POLICY_VIOLATION: Final = 4008
+CLOSE_MESSAGE_TOO_BIG: Final = 4009
 RATE_LIMITED: Final = "RateLimited: Too many messages per second"
 _KIND_3: Final = bytes([c.KIND_USER_BROADCAST_PUSH])
 _ids = itertools.count(1)
@@ -351,7 +354,7 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]
         )
         if size > limit:
             await self.close_with_reason(
-                c.CLOSE_MESSAGE_TOO_BIG, f"frame of {size} bytes exceeds {limit}"
+                CLOSE_MESSAGE_TOO_BIG, f"frame of {size} bytes exceeds {limit}"
             )
             return
         try:
