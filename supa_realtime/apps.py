@@ -5,7 +5,12 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.core import checks
 
-from supa_realtime.checks import check_channel_layer, check_settings, check_subscriptions
+from supa_realtime.checks import (
+    check_channel_layer,
+    check_gateway,
+    check_settings,
+    check_subscriptions,
+)
 
 
 class SupaRealtimeConfig(AppConfig):
@@ -19,3 +24,4 @@ class SupaRealtimeConfig(AppConfig):
         checks.register(check_settings)
         checks.register(check_channel_layer)
         checks.register(check_subscriptions)
+        checks.register(check_gateway)

@@ -12,6 +12,8 @@ Ids are stable; a new check takes a new number and an id is never reused:
 ``supa_realtime.E007``  any other malformed ``SUPA_REALTIME`` value (names it)
 ``supa_realtime.W001``  an in-memory channel layer, which cannot reach the worker process
 ``supa_realtime.W002``  an unknown key in ``SUPA_REALTIME`` (usually a typo)
+``supa_realtime.E008``  ``GATEWAY["AUTHORIZE"]`` cannot be imported or is not callable
+``supa_realtime.W003``  ``GATEWAY["TABLES"]`` sends a table's rows to anonymous visitors
 =====================  ====================================================================
 """
 
@@ -28,7 +30,13 @@ from supa_realtime.conf import DEFAULTS, ConfigurationError, Subscription
 from supa_realtime.conf import settings as realtime_settings
 from supa_realtime.groups import GROUP_NAME_MAX_LENGTH, group_for
 
-__all__ = ["CHECK_IDS", "check_channel_layer", "check_settings", "check_subscriptions"]
+__all__ = [
+    "CHECK_IDS",
+    "check_channel_layer",
+    "check_gateway",
+    "check_settings",
+    "check_subscriptions",
+]
 
 CHECK_IDS: Final = (
     "supa_realtime.E001",
@@ -40,6 +48,8 @@ CHECK_IDS: Final = (
     "supa_realtime.E007",
     "supa_realtime.W001",
     "supa_realtime.W002",
+    "supa_realtime.E008",
+    "supa_realtime.W003",
 )
 
 IN_MEMORY_BACKENDS: Final = frozenset({"channels.layers.InMemoryChannelLayer"})
@@ -59,6 +69,7 @@ _SIMPLE_SETTINGS: Final = (
     "REDIS_PREFIX",
     "BROADCAST",
     "WORKER",
+    "GATEWAY",
 )
 
 
@@ -219,4 +230,49 @@ def check_subscriptions(
             )
         else:
             seen[group] = index
+    return errors
+
+
+def check_gateway(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E008, W003: the browser gateway's authorization settings."""
+    try:
+        gateway = realtime_settings.GATEWAY
+    except ConfigurationError:
+        return []  # reported as E007 by check_settings
+    errors: list[CheckMessage] = []
+    if gateway.authorize is not None:
+        from django.utils.module_loading import import_string
+
+        problem: str | None = None
+        try:
+            hook = import_string(gateway.authorize)
+        except ImportError as exc:
+            problem = f"cannot be imported ({exc})"
+        else:
+            if not callable(hook):
+                problem = "is not callable"
+        if problem is not None:
+            errors.append(
+                Error(
+                    f'SUPA_REALTIME["GATEWAY"]["AUTHORIZE"] = {gateway.authorize!r} {problem}.',
+                    hint=(
+                        "Point it at a function (user, topic, action) -> bool, e.g. "
+                        '"myapp.realtime.authorize", or remove it.'
+                    ),
+                    id="supa_realtime.E008",
+                )
+            )
+    for pattern, rule in gateway.tables:
+        if rule == "any":
+            errors.append(
+                Warning(
+                    f'SUPA_REALTIME["GATEWAY"]["TABLES"][{pattern!r}] is "any": every visitor, '
+                    "signed in or not, receives these rows. The worker reads them with the "
+                    "server key, which bypasses row level security.",
+                    hint='Use "authenticated", "staff" or a permission unless the rows are public.',
+                    id="supa_realtime.W003",
+                )
+            )
     return errors
