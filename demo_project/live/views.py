@@ -23,8 +23,12 @@ BROADCAST_EVENT = "message"
 TITLE_MAX_LENGTH = 200
 
 
+APP_LABEL: str = "live"
+MODEL_NAME: str = "Todo"
+
+
 def _todos() -> type[models.Model]:
-    return apps.get_model("live", "Todo")
+    return apps.get_model(APP_LABEL, MODEL_NAME)
 
 
 def row(todo: Any) -> dict[str, Any]:
