@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qs
 
-import orjson
 from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -140,6 +139,9 @@ def _build_hub() -> Hub:
     return Hub(
         layer,
         store,
+        redis=client,
+        redis_prefix=realtime_settings.REDIS_PREFIX,
+        relayed=[s.full_topic for s in realtime_settings.SUBSCRIPTIONS],
         bridge=gateway.bridge,
         bridge_refresh=gateway.bridge_refresh,
         idle_timeout=gateway.idle_timeout,
@@ -578,8 +580,8 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]
             GATEWAY_FIELD: {"origin": f"{self.hub.id}/{channel.id}", "binary": msg.binary},
         }
         group_message.pop("meta", None)  # client metadata is dropped, as Realtime does
-        if self.hub.bridged(channel.topic) and not msg.binary:
-            await _forward_upstream(channel.topic, event, body.get("payload"))
+        if not msg.binary and self.hub.forwarded(channel.topic):
+            await self.hub.forward(channel.topic, event, body.get("payload"))
         if self.hub.layer is not None:
             await self.hub.layer.group_send(group_for(channel.topic), group_message)
         if channel.config.ack and msg.ref is not None:
@@ -709,35 +711,3 @@ def _grants_sync(
         policy.authorize(user, sub, "presence", claims),
         denied,
     )
-
-
-async def _forward_upstream(topic: str, event: str, payload: Any) -> None:
-    """Queue a browser's broadcast on a bridged topic for Supabase, once, via the outbox.
-
-    The local group gets it from the gateway itself; the worker's join uses ``self: false``
-    so Supabase does not echo it back into the group.
-    """
-    from ..broadcast import _async_redis
-    from ..outbox import APPEND_LUA, OutboxKeys, append_args
-
-    broadcast_settings = realtime_settings.BROADCAST
-    keys = OutboxKeys(realtime_settings.REDIS_PREFIX)
-    client = _async_redis(realtime_settings.REDIS_URL)
-    data = orjson.dumps(payload if isinstance(payload, dict) else {"value": payload})
-    try:
-        await client.eval(
-            APPEND_LUA,
-            2,
-            keys.stream,
-            keys.dropped,
-            *append_args(
-                topic,
-                event,
-                data,
-                False,
-                retention_seconds=broadcast_settings.retention_seconds,
-                retention_messages=broadcast_settings.retention_messages,
-            ),
-        )
-    except Exception:
-        logger.exception("broadcast on %r not queued for Supabase", topic)

@@ -32,10 +32,13 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Final
 
+import orjson
+
 from .. import events
 from ..exceptions import LocalProtocolError
 from ..groups import group_for
 from ..layers import unpack
+from ..outbox import APPEND_LUA, OutboxKeys, append_args
 from ..phoenix import constants as c
 from ..phoenix.filters import matching_ids
 from ..phoenix.message import Message, subtopic
@@ -78,6 +81,9 @@ class Hub:
         layer: Any,
         presence: PresenceStore | None,
         *,
+        redis: Any = None,
+        redis_prefix: str = "supa_realtime",
+        relayed: Iterable[str] = (),
         bridge: Iterable[str] = (),
         bridge_refresh: float = 10.0,
         idle_timeout: float = 60.0,
@@ -86,6 +92,9 @@ class Hub:
         self.presence = presence
         self.id = presence.process_id if presence is not None else uuid.uuid4().hex
         self.bridge_patterns = tuple(bridge)
+        self.relayed = frozenset(relayed)
+        self.redis = redis
+        self.outbox = OutboxKeys(redis_prefix)
         self.bridge_refresh = bridge_refresh
         self.idle_timeout = idle_timeout
         self.channel_name = ""
@@ -150,6 +159,41 @@ class Hub:
         """Whether ``topic`` matches ``GATEWAY["BRIDGE"]``."""
         sub = subtopic(topic)
         return any(fnmatchcase(sub, p) for p in self.bridge_patterns)
+
+    def forwarded(self, topic: str) -> bool:
+        """Whether browsers' broadcasts on ``topic`` go on to Supabase: a bridged topic, or
+        one of ``SUBSCRIPTIONS`` (the worker is joined to it)."""
+        return topic in self.relayed or self.bridged(topic)
+
+    async def forward(self, topic: str, event: str, payload: Any) -> None:
+        """Queue a browser's broadcast for Supabase through the outbox, once.
+
+        Local sockets get it from the group (the gateway publishes it there itself); the
+        worker sends it with ``self: false``, so Supabase does not echo it back.
+        """
+        if self.redis is None:
+            return
+        from ..conf import settings as realtime_settings
+
+        retention = realtime_settings.BROADCAST
+        data = orjson.dumps(payload if isinstance(payload, dict) else {"value": payload})
+        try:
+            await self.redis.eval(
+                APPEND_LUA,
+                2,
+                self.outbox.stream,
+                self.outbox.dropped,
+                *append_args(
+                    topic,
+                    event,
+                    data,
+                    False,
+                    retention_seconds=retention.retention_seconds,
+                    retention_messages=retention.retention_messages,
+                ),
+            )
+        except Exception:
+            logger.exception("broadcast on %r not queued for Supabase", topic)
 
     async def _bridge(self, topic: str, interest: bool) -> None:
         if self.layer is None:
