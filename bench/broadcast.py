@@ -7,10 +7,11 @@
    (its own process) and a receiver subscribed to the topic (our client, in this process).
    * ``backlog``: N broadcasts made while no worker runs, then the worker starts; rate =
      N / (last receipt - first receipt).
-   * ``live``: the worker runs while this process makes N broadcasts as fast as it can;
-     rate = N / (last receipt - first call).
+   * ``live``: the worker runs while ``--producers`` processes (like web server workers) make
+     N broadcasts in all as fast as they can; rate = N / (last receipt - first call). Order
+     is checked per producer.
 
-    python bench/broadcast.py [--calls 5000] [--messages 20000]
+    python bench/broadcast.py [--calls 5000] [--messages 20000] [--producers 2]
 
 Prints figures only; nothing here asserts a speed.
 """
@@ -25,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -150,6 +150,22 @@ def start_consumer(redis_url: str, prefix: str) -> subprocess.Popen[str]:
     return proc
 
 
+PRODUCER_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    import django
+    django.setup()
+    from supa_realtime import broadcast
+    producer, count, start_at = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    broadcast("bench", "warm", {"p": producer, "i": -1})
+    while time.time() < start_at:
+        time.sleep(0.001)
+    for i in range(count):
+        broadcast("bench", "seq", {"p": producer, "i": i, "text": "x" * 40})
+    """
+)
+
+
 class Counter:
     def __init__(self, total: int) -> None:
         self.total = total
@@ -157,14 +173,20 @@ class Counter:
         self.first = 0.0
         self.last = 0.0
         self.done = asyncio.Event()
-        self.seen: list[int] = []
+        self.seen: dict[int, list[int]] = {}
+
+    def in_order(self, producers: dict[int, int]) -> bool:
+        return self.seen.keys() == producers.keys() and all(
+            self.seen[p] == list(range(n)) for p, n in producers.items()
+        )
 
     def __call__(self, message: dict[str, Any]) -> None:
         now = time.perf_counter()
         if self.count == 0:
             self.first = now
         self.count += 1
-        self.seen.append(message["payload"]["i"])
+        payload = message["payload"]
+        self.seen.setdefault(payload.get("p", 0), []).append(payload["i"])
         if self.count >= self.total:
             self.last = now
             self.done.set()
@@ -191,7 +213,7 @@ def start_worker(http_url: str, key: str, redis_url: str, prefix: str) -> subpro
 
 
 async def end_to_end(
-    mode: str, messages: int, http_url: str, key: str, redis_url: str
+    mode: str, messages: int, http_url: str, key: str, redis_url: str, producers: int = 1
 ) -> dict[str, Any]:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     configure(redis_url, prefix, http_url, key)
@@ -201,23 +223,29 @@ async def end_to_end(
     await channel.subscribe()
     worker: subprocess.Popen[bytes] | None = None
     try:
+        shares = {p: messages // producers for p in range(producers)}
+        shares[0] += messages - sum(shares.values())
         if mode == "backlog":
+            shares = {0: messages}
             await asyncio.to_thread(_produce, messages)
             start = None
             worker = start_worker(http_url, key, redis_url, prefix)
         else:
             worker = start_worker(http_url, key, redis_url, prefix)
-            await asyncio.to_thread(_produce, 1, "warm")  # wait for the worker to be active
-            await asyncio.sleep(0)
-            probe = asyncio.Event()
-            channel.on_broadcast("warm", lambda m: probe.set())
-            await asyncio.wait_for(probe.wait(), 60)
+            warm: set[int] = set()
+            channel.on_broadcast("warm", lambda m: warm.add(m["payload"]["p"]))
+            start_at = time.time() + 5.0
+            procs = [_start_producer(p, n, start_at, http_url, key, redis_url, prefix)
+                     for p, n in shares.items()]  # fmt: skip
+            # Wait until the worker is active and every producer is ready.
+            while len(warm) < producers:  # noqa: ASYNC110 - set by a plain callback
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(max(0.0, start_at - time.time()))
             start = time.perf_counter()
-            thread = threading.Thread(target=_produce, args=(messages,))
-            thread.start()
         await asyncio.wait_for(counter.done.wait(), 300)
         if mode != "backlog":
-            await asyncio.to_thread(thread.join)
+            for proc in procs:
+                await asyncio.to_thread(proc.wait, 60)
     finally:
         if worker is not None:
             worker.terminate()
@@ -226,28 +254,49 @@ async def end_to_end(
     begin = counter.first if start is None else start
     elapsed = counter.last - begin
     return {
-        "mode": mode,
+        "mode": f"{mode} ({len(shares)} producer{'s' if len(shares) > 1 else ''})",
         "messages": messages,
         "received": counter.count,
-        "in_order": counter.seen == list(range(messages)),
+        "in_order": counter.in_order(shares),
         "rate": messages / elapsed if elapsed else 0.0,
     }
 
 
+def _start_producer(
+    producer: int, count: int, start_at: float, http_url: str, key: str, redis_url: str,
+    prefix: str,
+) -> subprocess.Popen[bytes]:  # fmt: skip
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "SUPABASE_URL": http_url,
+        "SUPABASE_KEY": key,
+        "REDIS_URL": redis_url,
+        "CHANNEL_LAYER_PREFIX": prefix,
+        "SUPA_REALTIME_REDIS_PREFIX": prefix,
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", PRODUCER_SCRIPT, str(producer), str(count), repr(start_at)],
+        env=env,
+    )
+
+
 def _produce(count: int, event: str = "seq") -> None:
     for i in range(count):
-        broadcast(TOPIC, event, {"i": i, "text": "x" * 40})
+        broadcast(TOPIC, event, {"p": 0, "i": i, "text": "x" * 40})
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--producers", type=int, default=2)
     args = parser.parse_args()
 
     redis = RedisServer(Path(tempfile.mkdtemp(prefix="bench-redis-")))
     redis.start()
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
         [sys.executable, "-c", SERVER_SCRIPT],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         text=True,
@@ -274,9 +323,9 @@ async def main() -> None:
         print(f"{'end to end (one worker)':<26}{'messages':>10}{'received':>10}{'in order':>10}"
               f"{'msgs/s':>10}")  # fmt: skip
         for mode in ("backlog", "live"):
-            result = await end_to_end(mode, args.messages, http_url, key, redis.url)
+            result = await end_to_end(mode, args.messages, http_url, key, redis.url, args.producers)
             print(
-                f"{mode:<26}{result['messages']:>10}{result['received']:>10}"
+                f"{result['mode']:<26}{result['messages']:>10}{result['received']:>10}"
                 f"{'yes' if result['in_order'] else 'NO':>10}{result['rate']:>10.0f}"
                 f"   (target >= {TARGET_RATE})"
             )

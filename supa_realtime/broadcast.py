@@ -523,7 +523,7 @@ APPEND_AND_GROUP_SEND_LUA: Final = (
     + """
 end
 local id = append()
-local n = 9
+local n = 6
 local prefix = ARGV[n + 1]
 local body = ARGV[n + 2]
 local entries = tonumber(ARGV[n + 3])

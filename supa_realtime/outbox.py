@@ -76,16 +76,17 @@ CONSUMER: Final = "active"
 #: Most entries one append trims (the rest go on later appends).
 TRIM_BATCH: Final = 1000
 
-# KEYS: stream, dropped counter. ARGV: group, max age (ms), max length, trim batch, then the
-# entry's fields topic, event, payload, private, created. Returns the new entry id. (The body
+# KEYS: stream, dropped counter. ARGV: group, max age (ms), max length, trim batch, the entry's
+# header (a JSON array: topic, event, private, created) and its payload (JSON). The entry is
+# one field, header + "\n" + payload (JSON text never holds a raw newline): one field parses
+# several times faster than five on the worker's side. Returns the new entry id. (The body
 # is also the first part of broadcast.APPEND_AND_GROUP_SEND_LUA, as a function.)
 APPEND_SCRIPT_BODY: Final = """
 local stream = KEYS[1]
 if redis.call('EXISTS', stream) == 0 then
     redis.call('XGROUP', 'CREATE', stream, ARGV[1], '0', 'MKSTREAM')
 end
-local id = redis.call('XADD', stream, '*', 't', ARGV[5], 'e', ARGV[6], 'p', ARGV[7],
-                      'v', ARGV[8], 'c', ARGV[9])
+local id = redis.call('XADD', stream, '*', 'm', ARGV[5] .. string.char(10) .. ARGV[6])
 local len = redis.call('XLEN', stream)
 local excess = len - tonumber(ARGV[3])
 if excess <= 0 then
@@ -185,11 +186,8 @@ def append_args(
         int(retention_seconds * 1000),
         retention_messages,
         TRIM_BATCH,
-        topic,
-        event,
+        orjson.dumps([topic, event, private, time.time()]),
         data,
-        "1" if private else "0",
-        repr(time.time()),
     ]
 
 
@@ -206,13 +204,15 @@ class Entry:
 
     @classmethod
     def from_fields(cls, entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> Entry:
+        head, _, payload = fields[b"m"].partition(b"\n")
+        topic, event, private, created = orjson.loads(head)
         return cls(
             id=entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
-            topic=fields[b"t"].decode(),
-            event=fields[b"e"].decode(),
-            payload=fields[b"p"],
-            private=fields[b"v"] == b"1",
-            created=float(fields[b"c"]),
+            topic=topic,
+            event=event,
+            payload=payload,
+            private=private is True,
+            created=float(created),
         )
 
 

@@ -238,10 +238,11 @@ def test_inside_atomic_waits_for_the_commit(
         [(_, fields)] = client.xrange(stream)
     finally:
         client.close()
-    assert fields[b"t"] == b"realtime:room1"
-    assert fields[b"e"] == b"seq"
-    assert json.loads(fields[b"p"]) == {"n": 1}
-    assert fields[b"v"] == b"0"
+    head, payload = fields[b"m"].split(b"\n", 1)
+    topic, event, private, created = json.loads(head)
+    assert (topic, event, private) == ("realtime:room1", "seq", False)
+    assert isinstance(created, float)
+    assert json.loads(payload) == {"n": 1}
 
 
 async def test_abroadcast_reaches_both_sides(

@@ -25,6 +25,7 @@ from supa_realtime.model_broadcasts import (
     suppress_broadcasts,
     unregister,
 )
+from supa_realtime.outbox import Entry
 from supa_realtime.testing import GroupCapture
 from tests.broadcast_app.models import Order, Quiet
 from tests.broadcast_support import (
@@ -47,10 +48,8 @@ def sent(
     client: Any = redis.Redis.from_url(redis_server)
 
     def read() -> Sent:
-        return [
-            (f[b"t"].decode(), f[b"e"].decode(), json.loads(f[b"p"]))
-            for _, f in client.xrange(f"{redis_prefix}:outbox")
-        ]
+        entries = [Entry.from_fields(i, f) for i, f in client.xrange(f"{redis_prefix}:outbox")]
+        return [(e.topic, e.event, json.loads(e.payload)) for e in entries]
 
     try:
         yield read
