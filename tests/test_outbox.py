@@ -361,3 +361,53 @@ async def test_two_worker_processes_one_active_then_takeover(
     assert "worker stopped" in first.output
     assert realtime_server.service_role_key not in first.output + second.output
     assert await aredis.get(f"{redis_prefix}:worker:lease") is None
+
+
+async def test_an_idle_on_demand_channel_is_left_after_the_linger(
+    realtime_server: DevServer,
+    channel_layer: Any,
+    broadcast_settings: Callable[..., Any],
+    aredis: Any,
+    redis_prefix: str,
+) -> None:
+    broadcast_settings(realtime_server)
+    receiver = await Receiver.start(realtime_server)
+    worker = make_worker(realtime_server, channel_layer, aredis, redis_prefix, linger=0.2)
+    try:
+        async with running(worker):
+            await asyncio.to_thread(produce, 1)
+            await receiver.wait_for(1, "seq")
+            assert realtime_server.subscribers("room1") == 2
+            await eventually(lambda: realtime_server.subscribers("room1") == 1)
+            # The next broadcast joins again.
+            await asyncio.to_thread(produce, 1, "seq", 1)
+            await receiver.wait_for(2, "seq")
+    finally:
+        await receiver.close()
+    assert indexes(receiver) == [0, 1]
+
+
+async def test_a_worker_that_loses_its_lease_stops(
+    realtime_server: DevServer,
+    channel_layer: Any,
+    aredis: Any,
+    redis_prefix: str,
+) -> None:
+    from supa_realtime.exceptions import LeaseLost
+
+    worker = make_worker(realtime_server, channel_layer, aredis, redis_prefix, lease_ttl=0.6)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await eventually(worker.ready.is_set)
+        # Another worker took the lease (as after a long stall of this one).
+        await aredis.set(f"{redis_prefix}:worker:lease", "someone-else", px=5000)
+        with pytest.raises(LeaseLost, match="taken by another worker"):
+            await asyncio.wait_for(task, 10)
+    finally:
+        stop.set()
+        if not task.done():
+            await asyncio.wait_for(task, 10)
+    assert realtime_server.connections == 0
+    # It did not release a lease that is no longer its own.
+    assert await aredis.get(f"{redis_prefix}:worker:lease") == b"someone-else"
