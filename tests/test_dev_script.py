@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,14 +14,19 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
+import psycopg
 import pytest
+import websockets.sync.client
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_START_TIMEOUT = 90.0
 DEMO_STOP_TIMEOUT = 60.0
+BROWSER_TIMEOUT = 30.0
+T = TypeVar("T")
 
 
 def test_readme_opens_with_exactly_the_two_commands() -> None:
@@ -68,6 +76,129 @@ def _read_until(path: Path, marker: str, process: subprocess.Popen[bytes]) -> st
             pytest.fail(f"./dev demo exited with {process.returncode}:\n{text[-3000:]}")
         time.sleep(0.1)
     pytest.fail(f"./dev demo printed no {marker!r} in time:\n{path.read_text()[-3000:]}")
+
+
+class ChromiumPage:
+    """A page in headless Chromium, read through the DevTools protocol."""
+
+    def __init__(self, url: str, profile: Path) -> None:
+        chromium = shutil.which("chromium") or "/usr/bin/chromium"
+        self.process = subprocess.Popen(
+            [
+                chromium,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={profile}",
+                url,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._ids = itertools.count(1)
+        try:
+            port = self._wait(lambda: self._devtools_port(profile), "Chromium's DevTools port")
+            target = self._wait(lambda: self._page_target(port), "the page's DevTools target")
+            self.ws = websockets.sync.client.connect(target, max_size=None)
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _wait(probe: Callable[[], T | None], what: str) -> T:
+        deadline = time.monotonic() + BROWSER_TIMEOUT
+        while time.monotonic() < deadline:
+            value = probe()
+            if value is not None:
+                return value
+            time.sleep(0.05)
+        pytest.fail(f"no {what} within {BROWSER_TIMEOUT} s")
+
+    @staticmethod
+    def _devtools_port(profile: Path) -> int | None:
+        try:
+            first = (profile / "DevToolsActivePort").read_text().split("\n", 1)[0]
+        except OSError:
+            return None
+        return int(first) if first.isdigit() else None
+
+    @staticmethod
+    def _page_target(port: int) -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:
+                targets = json.loads(r.read())
+        except OSError:
+            return None
+        pages = [t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page"]
+        return pages[0] if pages else None
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page."""
+        number = next(self._ids)
+        params = {"expression": expression, "returnByValue": True}
+        self.ws.send(json.dumps({"id": number, "method": "Runtime.evaluate", "params": params}))
+        while True:
+            reply = json.loads(self.ws.recv(timeout=BROWSER_TIMEOUT))
+            if reply.get("id") == number:
+                return reply["result"]["result"].get("value")
+
+    def wait_for(self, expression: str) -> Any:
+        """Poll ``expression`` until it is truthy; return its value."""
+        deadline = time.monotonic() + BROWSER_TIMEOUT
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.05)
+        pytest.fail(f"{expression!r} stayed falsy for {BROWSER_TIMEOUT} s")
+
+    def close(self) -> None:
+        if hasattr(self, "ws"):
+            self.ws.close()
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+ROWS = (
+    "[...document.querySelectorAll('#todos tbody tr')]"
+    ".map(r => [...r.cells].map(c => c.textContent))"
+)
+
+
+def check_live_page_in_chromium(url: str, database_url: str, tmp_path: Path) -> None:
+    """The live page's script shows rows written with psql-like clients, escaped, as they
+    commit, and logs each relayed change."""
+    title = '<img src=x onerror="document.title=1">'
+    page = ChromiumPage(url, tmp_path / "chromium")
+    try:
+        page.wait_for("document.getElementById('status').textContent === 'connected'")
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            row = conn.execute(
+                "INSERT INTO todos (title, done, created_at) VALUES (%s, false, now()) "
+                "RETURNING id",
+                (title,),
+            ).fetchone()
+            assert row is not None
+            todo_id = str(row[0])
+            rows = page.wait_for(f"(rows => rows.some(r => r[0] === '{todo_id}') && rows)({ROWS})")
+            assert [todo_id, title, "no"] in [r[:3] for r in rows]
+            assert page.evaluate("document.querySelector('#todos img')") is None
+            conn.execute("UPDATE todos SET done = true WHERE id = %s", (row[0],))
+            page.wait_for(f"{ROWS}.some(r => r[0] === '{todo_id}' && r[2] === 'yes')")
+            conn.execute("DELETE FROM todos WHERE id = %s", (row[0],))
+            page.wait_for(f"!{ROWS}.some(r => r[0] === '{todo_id}')")
+        log = page.evaluate("document.getElementById('log').textContent")
+        for kind in ("INSERT", "UPDATE", "DELETE"):
+            assert f"realtime:todos {kind} public.todos" in log
+    finally:
+        page.close()
 
 
 @pytest.fixture
@@ -130,6 +261,8 @@ def test_dev_demo_serves_the_site_and_stops_on_ctrl_c(demo_dir: Path) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/live/", timeout=10) as response:
             live_page = response.read().decode()
         assert '<table id="todos">' in live_page
+        database_url = f"postgres://postgres@127.0.0.1:{ports[-1]}/demo"
+        check_live_page_in_chromium(f"http://127.0.0.1:{web_port}/live/", database_url, tmp_path)
         secret = (tmp_path / "demo" / "jwt-secret").read_text().strip()
         assert secret not in log.read_text()
 
