@@ -306,3 +306,26 @@ async def test_local_delivery_in_one_round_trip_or_the_layers_own_way(
         ("one-trip", {"n": 1}),
         ("two-trips", {"n": 2}),
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ({"TRANSPORT": "smoke"}, r"SUPA_REALTIME\['BROADCAST'\]\['TRANSPORT'\] must be"),
+        ({"MAX_PAYLOAD_BYTES": 0}, r"\['MAX_PAYLOAD_BYTES'\] must be a positive integer"),
+        ({"RETENTION_SECONDS": -1}, r"\['RETENTION_SECONDS'\] must be a positive number"),
+        ({"RETENTION_MESSAGES": 1.5}, r"\['RETENTION_MESSAGES'\] must be a positive integer"),
+        ({"LINGERING": 3}, r"\['BROADCAST'\] has unknown key\(s\) 'LINGERING'"),
+    ],
+)
+def test_malformed_broadcast_settings_name_the_setting(
+    broadcast_settings: Callable[..., Any], value: dict[str, Any], match: str
+) -> None:
+    from supa_realtime.checks import check_settings
+    from supa_realtime.exceptions import ConfigurationError
+
+    broadcast_settings(BROADCAST=value)
+    with pytest.raises(ConfigurationError, match=match):
+        broadcast("room1", "e", {})
+    [error] = [e for e in check_settings() if e.id == "supa_realtime.E007"]
+    assert "BROADCAST" in error.msg
