@@ -35,6 +35,7 @@ from ..phoenix.join import (
     UNMATCHED_TOPIC,
     JoinConfig,
     parse_bindings,
+    refreshed_token,
 )
 from ..phoenix.message import Message, reply
 from ..phoenix.serializer import Serializer, excerpt, serializer_for
@@ -525,13 +526,8 @@ class Connection:
             self.queue_message(reply(message, c.STATUS_ERROR, {}))
 
     def _on_access_token(self, channel: ServerChannel, message: Message) -> None:
-        payload = message.payload if isinstance(message.payload, dict) else {}
-        token = payload.get("access_token")
-        if (
-            token is None
-            or token == channel.token
-            or (isinstance(token, str) and token.startswith("sb_"))
-        ):
+        token = refreshed_token(message.payload, channel.token)
+        if token is None:
             return
         checked = check_token(token, self.context.options.jwt_secret)
         if isinstance(checked, TokenRejection):

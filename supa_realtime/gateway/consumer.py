@@ -63,6 +63,7 @@ from ..phoenix.join import (
     JoinConfig,
     parse_bindings,
     payload_size,
+    refreshed_token,
 )
 from ..phoenix.message import Message, reply, subtopic
 from ..phoenix.serializer import Serializer, excerpt, serializer_for
@@ -630,13 +631,8 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]
             await self.send_message(reply(msg, c.STATUS_ERROR, {}))
 
     async def _access_token(self, channel: GatewayChannel, msg: Message) -> None:
-        payload = msg.payload if isinstance(msg.payload, dict) else {}
-        token = payload.get("access_token")
-        if (
-            token is None
-            or token == channel.token
-            or (isinstance(token, str) and token.startswith("sb_"))
-        ):
+        token = refreshed_token(msg.payload, channel.token)
+        if token is None:
             return
         checked = verify_token(token)
         if isinstance(checked, TokenRejection):

@@ -31,6 +31,7 @@ __all__ = [
     "flexible_bool",
     "parse_bindings",
     "payload_size",
+    "refreshed_token",
 ]
 
 logger = logging.getLogger(__name__)
@@ -133,3 +134,13 @@ def payload_size(payload: Any) -> int:
         return len(orjson.dumps(payload))
     except TypeError:
         return 0
+
+
+def refreshed_token(payload: Any, current: str | None) -> Any:
+    """The token an ``access_token`` push asks for, or ``None`` when Realtime ignores the
+    push (PROTOCOL.md §7.1: no token, the current one again, or an ``sb_`` key). The value
+    is returned as sent (it may not even be a string); checking it is the caller's job."""
+    token = payload.get("access_token") if isinstance(payload, dict) else None
+    if token is None or token == current or (isinstance(token, str) and token.startswith("sb_")):
+        return None
+    return token

@@ -4,24 +4,11 @@ bridged topics queued for Supabase once, and broadcasts across ASGI processes.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest_asyncio
-import redis.asyncio
 
 from supa_realtime.gateway.hub import BRIDGE_CHANNEL
 from supa_realtime.outbox import Entry, OutboxKeys
 from tests.gateway.gateway_support import GatewayFactory, connect
-
-
-@pytest_asyncio.fixture
-async def aredis(redis_server: str) -> AsyncIterator[Any]:
-    client = redis.asyncio.Redis.from_url(redis_server)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def _next_bridge(layer: Any) -> dict[str, Any]:

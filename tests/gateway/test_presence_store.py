@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest_asyncio
-import redis.asyncio
 
 from supa_realtime.groups import group_for
 from supa_realtime.presence import PresenceStore
@@ -18,15 +14,6 @@ from supa_realtime.testing import GroupCapture
 from supa_realtime.testing.devserver import eventually
 
 TOPIC = "realtime:room:p"
-
-
-@pytest_asyncio.fixture
-async def aredis(redis_server: str) -> AsyncIterator[Any]:
-    client = redis.asyncio.Redis.from_url(redis_server)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def _store(client: Any, layer: Any, prefix: str, **options: Any) -> PresenceStore:
