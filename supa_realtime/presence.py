@@ -18,6 +18,9 @@ lock (``SET NX PX``); the holder removes expired entries (atomically, per topic,
 script, so a leave is announced once) and publishes their leave diffs. So the entries of a
 process that died without cleaning up (SIGKILL, power loss) are gone within
 ``PRESENCE_TTL + PRESENCE_SWEEP`` seconds (15 + 5 = 20 s by default).
+A live process that stalls for longer than ``PRESENCE_TTL`` (its event loop blocked) is
+treated the same way: its entries are announced as left, and come back only when their
+connections track again.
 
 Every change is published to the topic's Channels group as ``realtime.presence_diff``
 (``{"topic", "joins", "leaves"}``), the same message the worker relays for Supabase-side

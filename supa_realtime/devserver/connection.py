@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -28,6 +27,7 @@ import orjson
 
 from ..exceptions import RemoteProtocolError
 from ..phoenix import constants as c
+from ..phoenix.inbound import frame_size, redact
 from ..phoenix.join import (
     SUBSCRIBED_MESSAGE,
     TOPIC_NAME_REQUIRED,
@@ -60,23 +60,9 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-_SECRET_RE = re.compile(r"eyJ[\w.-]*|sb_(publishable|secret)_[\w-]+")
-_TOKEN_FIELD_RE = re.compile(r"(['\"](?:access_token|user_token|apikey)['\"]\s*:\s*['\"])[^'\"]*")
 # Join errors after which Realtime also closes the socket with 1001 (PROTOCOL.md §3.5).
 _CLOSING_JOIN_ERRORS = ("ClientJoinRateLimitReached:", "TenantNotFound:")
 _KIND_3 = bytes([c.KIND_USER_BROADCAST_PUSH])
-
-
-def redact(text: str) -> str:
-    """``text`` with anything that looks like a JWT or a Supabase key replaced."""
-    return _TOKEN_FIELD_RE.sub(r"\1<redacted>", _SECRET_RE.sub("<redacted>", text))
-
-
-def _frame_size(data: str | bytes, limit: int) -> int:
-    """Bytes on the wire; text is only encoded when its length alone cannot settle it."""
-    if isinstance(data, bytes) or len(data) * 4 <= limit:
-        return len(data)
-    return len(data.encode("utf-8", "surrogatepass"))
 
 
 class _Close:
@@ -212,7 +198,7 @@ class Connection:
             if self._closing:
                 continue
             max_bytes = self.context.options.limits.max_frame_bytes
-            size = _frame_size(data, max_bytes)
+            size = frame_size(data, max_bytes)
             if size > max_bytes:
                 logger.info(
                     "socket %s sent %d bytes (limit %d), closing", self.peer, size, max_bytes

@@ -51,6 +51,7 @@ from ..exceptions import RemoteProtocolError
 from ..groups import group_for
 from ..phoenix import constants as c
 from ..phoenix.filters import Binding
+from ..phoenix.inbound import frame_size, redact
 from ..phoenix.join import (
     CHANNEL_LIMIT_REASON,
     PAYLOAD_SIZE_EXCEEDED,
@@ -319,7 +320,7 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]
             logger.exception("gateway socket %s: cannot encode %r", self.peer, message.event)
             return False
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("> %s %s", self.peer, excerpt(frame))
+            logger.debug("> %s %s", self.peer, redact(excerpt(frame)))
         return await self.send_frame(frame)
 
     async def close_with_reason(self, code: int, reason: str) -> None:
@@ -350,11 +351,7 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]
         if data is None:
             return
         limit = self.gateway.max_frame_bytes
-        size = (
-            len(data)
-            if isinstance(data, bytes) or len(data) * 4 <= limit
-            else len(data.encode("utf-8", "surrogatepass"))
-        )
+        size = frame_size(data, limit)
         if size > limit:
             await self.close_with_reason(
                 CLOSE_MESSAGE_TOO_BIG, f"frame of {size} bytes exceeds {limit}"
@@ -367,11 +364,13 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]
                 )
             msg = self.serializer.decode(data)
         except RemoteProtocolError as exc:
-            logger.info("gateway socket %s sent a malformed frame: %s", self.peer, exc)
-            await self.close_with_reason(CLOSE_INVALID_DATA, f"malformed frame: {str(exc)[:80]}")
+            logger.info("gateway socket %s sent a malformed frame: %s", self.peer, redact(str(exc)))
+            await self.close_with_reason(
+                CLOSE_INVALID_DATA, f"malformed frame: {redact(str(exc))[:80]}"
+            )
             return
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("< %s %s", self.peer, excerpt(data))
+            logger.debug("< %s %s", self.peer, redact(excerpt(data)))
         verdict = self.flood.check()
         if verdict != "ok":
             if verdict == "close":

@@ -162,3 +162,28 @@ async def test_too_many_channels(gateway_factory: GatewayFactory) -> None:
             assert (await client.join(f"room:{n}")).payload["status"] == "ok"
         reply = await client.join("room:3")
         assert reply.payload["response"] == {"reason": "ChannelRateLimitReached: Too many channels"}
+
+
+async def test_idle_socket_is_closed_heartbeating_one_stays(
+    gateway_factory: GatewayFactory,
+) -> None:
+    server = await gateway_factory(IDLE_TIMEOUT=1.5)
+    async with await connect(server) as idle, await connect(server) as busy:
+        code, reason = None, ""
+
+        async def heartbeat_until_idle_closes() -> None:
+            nonlocal code, reason
+            reader = asyncio.create_task(_closed_with(idle))
+            try:
+                while not reader.done():
+                    await _still_works(busy)
+                    await asyncio.wait({reader}, timeout=0.3)
+                code, reason = reader.result()
+            finally:
+                reader.cancel()
+
+        async with asyncio.timeout(15):
+            await heartbeat_until_idle_closes()
+        assert code == 1000
+        assert reason == "idle timeout"
+        await _still_works(busy)
