@@ -86,10 +86,16 @@ else:
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
-CHANNEL_LAYERS = {
+# A consumer's receive blocks in Redis for up to 5 s (channels_redis's BZPOPMIN timeout); redis-py
+# 8 gives up reading after 5 s by default, which would close idle websockets. Read for longer.
+CHANNEL_LAYER_SOCKET_TIMEOUT = 30.0
+
+CHANNEL_LAYERS: dict[str, Any] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}],
+        },
     },
 }
 
