@@ -401,3 +401,67 @@ async def test_the_script_loads_as_an_es_module_too(
         script,
     )
     assert loaded == "function"
+
+
+# -- slow replies, server-side closes, refused connections ---------------------------------
+
+
+@pytest.mark.parametrize("vsn", [c.VSN_2, c.VSN_1])
+async def test_join_timeout_rejoins_and_ignores_the_old_joins_frames(
+    vsn: str, realtime_server: DevServer, new_page: PageFactory, pages_server: StaticServer
+) -> None:
+    page = await open_chat(new_page, pages_server)
+    realtime_server.faults.reply_delay = 0.6
+    await js(
+        page,
+        "opts => { harness.start(opts); }",  # not awaited: the first join times out
+        {
+            "url": realtime_server.ws_url,
+            "apikey": realtime_server.anon_key,
+            "vsn": vsn,
+            "topic": TOPIC,
+            "name": "alice",
+            "timeoutMs": 300,
+        },
+    )
+    await until(page, "harness.statuses.includes('TIMED_OUT')")
+    realtime_server.faults.reply_delay = 0
+    await until(page, "harness.channel.state === 'joined'")
+    # The timed-out join's late reply and the phx_close of its leave were not taken for
+    # the current join's: the channel stays joined and events flow.
+    await eventually(lambda: realtime_server.subscribers(TOPIC) == 1)
+    await realtime_server.broadcast(TOPIC, "after", {"ok": True})
+    await until(page, "harness.events.some(e => e.event === 'after')")
+    statuses = await js(page, "harness.statuses")
+    assert statuses[0] == "TIMED_OUT"
+    assert statuses[-1] == "SUBSCRIBED"
+    assert "CLOSED" not in statuses
+    assert await js(page, "harness.logs.some(l => l.includes('stale'))")
+
+
+async def test_server_closes_the_channel_after_a_bad_token(
+    realtime_server: DevServer, new_page: PageFactory, pages_server: StaticServer
+) -> None:
+    page = await open_chat(new_page, pages_server)
+    await start(page, realtime_server, "alice", track=False)
+    await js(page, "harness.client.setAuth('not-a-jwt')")
+    await until(page, "harness.statuses.at(-1) === 'CLOSED'")
+    system = await js(page, "harness.events.find(e => e.kind === 'system').payload")
+    assert system["status"] == "error"
+    assert system["message"] == "The token provided is not a valid JWT"
+    assert await js(page, "harness.client.getChannels().length") == 0
+    await eventually(lambda: realtime_server.subscribers(TOPIC) == 0)
+    assert await js(page, "harness.client.isConnected()")  # the socket stays
+
+
+async def test_refused_connections_are_retried(
+    realtime_server: DevServer, new_page: PageFactory, pages_server: StaticServer
+) -> None:
+    page = await open_chat(new_page, pages_server)
+    realtime_server.faults.refuse_connections(2, 503, "Error connecting to Realtime")
+    assert await start(page, realtime_server, "alice", track=False) == "SUBSCRIBED"
+    assert await js(page, "harness.client.stats.connects") == 1
+    statuses = await js(page, "harness.statuses")
+    assert statuses[-1] == "SUBSCRIBED"
+    assert all(s.startswith("CHANNEL_ERROR: socket closed") for s in statuses[:-1])
+    assert realtime_server.faults.take_handshake_refusal() is None  # both were used up

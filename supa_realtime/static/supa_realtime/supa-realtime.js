@@ -591,6 +591,7 @@
 
     _onJoinTimeout(push) {
       if (push !== this._joinPush) return;
+      this._joinPush = null;
       this._pending.delete(push.ref);
       push.settle(REPLY_STATUS.timeout, null);
       this.client._log('info', `join of ${this.topic} timed out`);
@@ -598,6 +599,9 @@
         this.client._write({joinRef: this.joinRef, ref: this.client._makeRef(),
           topic: this.topic, event: EVENTS.leave, payload: {}});
       }
+      // Every frame of the abandoned join (its late reply, the phx_close of the leave) is
+      // stale from now on.
+      this.joinRef = null;
       this.state = CHANNEL_STATES.errored;
       this._notify(SUBSCRIBE_STATES.timedOut);
       this._scheduleRejoin();
