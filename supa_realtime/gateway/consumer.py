@@ -493,8 +493,9 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]
             ),
         )
         self.channels[topic] = channel
-        await self.send_message(reply(msg, c.STATUS_OK, {"postgres_changes": entries}))
+        # Subscribed before the reply: whatever is sent after the client saw "ok" reaches it.
         await self.hub.subscribe(channel)
+        await self.send_message(reply(msg, c.STATUS_OK, {"postgres_changes": entries}))
         self._schedule_expiry(channel)
         logger.info("gateway socket %s joined %r", self.peer, topic)
         if binding_error is not None:
