@@ -889,8 +889,9 @@
    * A connection to a Realtime endpoint.
    *
    * Options:
-   * - `apikey` (string, required): sent as the `apikey` query parameter; also the channels'
-   *   access token until `setAuth()` gives another.
+   * - `apikey` (string): sent as the `apikey` query parameter; also the channels' access
+   *   token until `setAuth()` gives another. Supabase requires it; a Django gateway page
+   *   may rely on the session instead.
    * - `accessToken` (string): the token channels join with (default: `apikey`).
    * - `vsn` ('2.0.0' | '1.0.0', default '2.0.0').
    * - `params` (object): extra query parameters (e.g. `{log_level: 'info'}`).
@@ -909,10 +910,9 @@
      */
     constructor(endpoint, options) {
       const opts = options || {};
-      if (!opts.apikey) throw new TypeError('RealtimeClient needs options.apikey');
       this.endpoint = endpoint.replace(/\/+$/, '');
-      this.apikey = opts.apikey;
-      this.accessToken = opts.accessToken || opts.apikey;
+      this.apikey = opts.apikey || null;
+      this.accessToken = opts.accessToken || this.apikey;
       this.vsn = opts.vsn || DEFAULTS.vsn;
       if (this.vsn !== VSN_1 && this.vsn !== VSN_2) {
         throw new TypeError(`unsupported vsn ${this.vsn}; use ${VSN_2} or ${VSN_1}`);
@@ -942,7 +942,8 @@
     endpointURL() {
       const base = this.endpoint.endsWith(WEBSOCKET_PATH)
         ? this.endpoint : this.endpoint + WEBSOCKET_PATH;
-      const query = new URLSearchParams({apikey: this.apikey, ...this.params, vsn: this.vsn});
+      const query = new URLSearchParams({...(this.apikey ? {apikey: this.apikey} : {}),
+        ...this.params, vsn: this.vsn});
       return `${base}?${query}`;
     }
 
@@ -1039,6 +1040,7 @@
       const next = token || this.apikey;
       if (next === this.accessToken) return;
       this.accessToken = next;
+      if (!next) return;
       for (const channel of this._channels.values()) channel._pushAccessToken(next);
     }
 
