@@ -329,3 +329,15 @@ def test_malformed_broadcast_settings_name_the_setting(
         broadcast("room1", "e", {})
     [error] = [e for e in check_settings() if e.id == "supa_realtime.E007"]
     assert "BROADCAST" in error.msg
+
+
+def test_importing_the_package_imports_no_django() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, supa_realtime; "
+        "assert 'django' not in sys.modules, 'django imported'; "
+        "assert 'supa_realtime.broadcast' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
