@@ -339,20 +339,24 @@ async def asend_prepared(prepared: Prepared, transport: Transport = "worker") ->
     broadcast_settings = config.broadcast
     keys = config.keys
     client = _async_redis(config.redis_url)
-    await client.eval(
-        APPEND_LUA,
-        2,
-        keys.stream,
-        keys.dropped,
-        *append_args(
-            prepared.topic,
-            prepared.event,
-            prepared.data,
-            prepared.private,
-            retention_seconds=broadcast_settings.retention_seconds,
-            retention_messages=broadcast_settings.retention_messages,
-        ),
+    args = append_args(
+        prepared.topic,
+        prepared.event,
+        prepared.data,
+        prepared.private,
+        retention_seconds=broadcast_settings.retention_seconds,
+        retention_messages=broadcast_settings.retention_messages,
     )
+    layer = _layer()
+    if layer is not None and _one_trip_layer(layer, config.redis_url):
+        group = group_for(prepared.topic)
+        full = await _sync_script(client, APPEND_AND_GROUP_SEND_LUA)(
+            keys=[keys.stream, keys.dropped, layer._group_key(group)],
+            args=[*args, *_group_send_args(layer, prepared.group_message)],
+        )
+        _report_dropped(int(full), group)
+        return
+    await _sync_script(client, APPEND_LUA)(keys=[keys.stream, keys.dropped], args=args)
     await _deliver_local_async(prepared)
 
 
@@ -421,7 +425,7 @@ async def _deliver_local_async(prepared: Prepared) -> None:
 
 _lock = threading.Lock()
 _sync_clients: dict[str, Any] = {}
-_scripts: dict[tuple[int, str], Any] = {}
+_scripts: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 _async_clients: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 _async_group_senders: weakref.WeakKeyDictionary[Any, GroupSender] = weakref.WeakKeyDictionary()
 _sync_group_senders: weakref.WeakKeyDictionary[Any, _SyncGroupSender] = weakref.WeakKeyDictionary()
@@ -441,11 +445,13 @@ def _sync_redis(url: str) -> Any:
 
 
 def _sync_script(client: Any, source: str) -> Any:
-    key = (id(client), source)
-    script = _scripts.get(key)
+    """A registered script of ``client`` (sync or asyncio: redis-py gives the matching kind)."""
+    scripts = _scripts.get(client)
+    if scripts is None:
+        scripts = _scripts[client] = {}
+    script = scripts.get(source)
     if script is None:
-        script = client.register_script(source)
-        _scripts[key] = script
+        script = scripts[source] = client.register_script(source)
     return script
 
 
