@@ -411,3 +411,12 @@ async def test_a_worker_that_loses_its_lease_stops(
     assert realtime_server.connections == 0
     # It did not release a lease that is no longer its own.
     assert await aredis.get(f"{redis_prefix}:worker:lease") == b"someone-else"
+
+
+def test_status_without_redis_is_a_command_error(settings: Any) -> None:
+    from django.core.management.base import CommandError
+
+    settings.SUPA_REALTIME = {**settings.SUPA_REALTIME, "REDIS_URL": "redis://:pw@127.0.0.1:9/0"}
+    with pytest.raises(CommandError, match="cannot read the status from Redis") as info:
+        call_command("realtime_worker", "--status", stdout=io.StringIO())
+    assert "pw" not in str(info.value)

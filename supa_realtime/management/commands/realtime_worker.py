@@ -32,7 +32,16 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options.get("status"):
-            self.stdout.write(format_status(current_status()))
+            from redis.exceptions import RedisError
+
+            try:
+                status = current_status()
+            except (OSError, RedisError) as exc:
+                raise CommandError(
+                    f"cannot read the status from Redis (SUPA_REALTIME['REDIS_URL']): "
+                    f"{type(exc).__name__}"
+                ) from None
+            self.stdout.write(format_status(status))
             return
         configure_logging(options["verbosity"])
         overrides = {"url": options["url"]} if options.get("url") else {}
