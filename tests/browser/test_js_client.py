@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import websockets
 from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from realtime import AsyncRealtimeClient
 from realtime.types import BroadcastPayload
+from websockets.asyncio.server import ServerConnection
 
 from supa_realtime.devserver import DevServer
 from supa_realtime.phoenix import constants as c
-from supa_realtime.phoenix.serializer import decode_binary
+from supa_realtime.phoenix.message import Message, reply
+from supa_realtime.phoenix.presence import (
+    PresenceDiff,
+    PresenceJoin,
+    SyncOutcome,
+    sync_diff,
+    sync_state,
+)
+from supa_realtime.phoenix.serializer import V2Serializer, decode_binary
 from supa_realtime.testing.browser import StaticServer, screenshot
 from supa_realtime.testing.devserver import RawClient, eventually
 
@@ -465,3 +476,127 @@ async def test_refused_connections_are_retried(
     assert statuses[-1] == "SUBSCRIBED"
     assert all(s.startswith("CHANNEL_ERROR: socket closed") for s in statuses[:-1])
     assert realtime_server.faults.take_handshake_refusal() is None  # both were used up
+
+
+async def test_disconnect_then_connect_rejoins(
+    realtime_server: DevServer, new_page: PageFactory, pages_server: StaticServer
+) -> None:
+    page = await open_chat(new_page, pages_server)
+    await start(page, realtime_server, "alice")
+    await js(page, "harness.client.disconnect()")
+    await eventually(lambda: realtime_server.connections == 0)
+    await js(page, "harness.client.connect()")
+    await until(page, "harness.statuses.filter(s => s === 'SUBSCRIBED').length === 2")
+    await eventually(lambda: "alice" in realtime_server.presence_state(TOPIC))
+    assert await js(page, "harness.client.stats") == {
+        "connects": 2,
+        "reconnects": 1,
+        "heartbeatTimeouts": 0,
+    }
+
+
+# -- the presence algorithm against the Python implementation -----------------------------
+
+
+def _random_entries(rng: random.Random, keys: list[str], refs: list[str]) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for key in rng.sample(keys, rng.randint(0, len(keys))):
+        picked = rng.sample(refs, rng.randint(1, 3))
+        state[key] = [{"phx_ref": ref, "n": rng.randint(0, 9)} for ref in picked]
+    return state
+
+
+def _wire(state: dict[str, Any]) -> dict[str, Any]:
+    return {key: {"metas": metas} for key, metas in state.items()}
+
+
+def _events(outcome: SyncOutcome) -> list[list[Any]]:
+    return [
+        ["join", e.key, e.current, e.new]
+        if isinstance(e, PresenceJoin)
+        else ["leave", e.key, e.current, e.left]
+        for e in outcome.events
+    ]
+
+
+async def test_presence_sync_matches_the_python_implementation(
+    new_page: PageFactory, pages_server: StaticServer
+) -> None:
+    rng = random.Random(7)
+    keys, refs = ["a", "b", "c", "d"], [f"r{i}" for i in range(6)]
+    cases: list[dict[str, Any]] = []
+    expected: list[dict[str, Any]] = []
+    for _ in range(300):
+        state = _random_entries(rng, keys, refs)
+        new_state = _random_entries(rng, keys, refs)
+        joins = _random_entries(rng, keys, refs)
+        leaves = _random_entries(rng, [*keys, "unknown"], refs)
+        synced = sync_state(state, new_state)
+        diffed = sync_diff(synced.state, PresenceDiff(joins, leaves))
+        cases.append(
+            {
+                "state": _wire(state),
+                "newState": _wire(new_state),
+                "diff": {"joins": _wire(joins), "leaves": _wire(leaves)},
+            }
+        )
+        expected.append({"state": _wire(diffed.state), "events": _events(synced) + _events(diffed)})
+    page = await new_page(f"{pages_server.url}/pages/chat.html")
+    got = await js(
+        page,
+        """cases => cases.map(({state, newState, diff}) => {
+          const events = [];
+          const metas = (entry) => (entry ? entry.metas : []);
+          const onJoin = (key, current, joined) =>
+            events.push(['join', key, metas(current), metas(joined)]);
+          const onLeave = (key, current, left) =>
+            events.push(['leave', key, metas(current), metas(left)]);
+          let next = SupaRealtime.Presence.syncState(state, newState, onJoin, onLeave);
+          next = SupaRealtime.Presence.syncDiff(next, diff, onJoin, onLeave);
+          return {state: next, events: JSON.parse(JSON.stringify(events))};
+        })""",
+        cases,
+    )
+    assert got == expected
+
+
+# -- a peer that answers the join with other postgres_changes bindings ---------------------
+
+
+async def test_postgres_changes_binding_mismatch_is_a_channel_error(
+    new_page: PageFactory, pages_server: StaticServer
+) -> None:
+    serializer = V2Serializer("server")
+    received: list[Message] = []
+
+    async def lying_server(ws: ServerConnection) -> None:
+        async for frame in ws:
+            message = serializer.decode(frame)
+            received.append(message)
+            if message.event == c.PHX_JOIN:
+                wrong = [{"id": 1, "event": "*", "schema": "public", "table": "other"}]
+                response = {"postgres_changes": wrong}
+                await ws.send(serializer.encode(reply(message, c.STATUS_OK, response)))
+            elif message.event == c.PHX_LEAVE:
+                await ws.send(serializer.encode(reply(message, c.STATUS_OK, {})))
+
+    async with websockets.serve(lying_server, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        page = await open_chat(new_page, pages_server)
+        outcome = await js(
+            page,
+            """opts => harness.start(opts).then(() => 'subscribed', (e) => e.message)""",
+            {
+                "url": f"ws://127.0.0.1:{port}/realtime/v1",
+                "apikey": "k",
+                "topic": TOPIC,
+                "name": "p",
+                "changes": [{"event": "*", "schema": "public", "table": "todos"}],
+            },
+        )
+        assert outcome == "mismatch between server and client bindings for postgres changes"
+        await eventually(lambda: [m.event for m in received] == [c.PHX_JOIN, c.PHX_LEAVE])
+        statuses = await js(page, "harness.statuses")
+        assert statuses[0] == f"CHANNEL_ERROR: {outcome}"
+        assert await js(page, "harness.channel.state") == "closed"
+        await js(page, "harness.client.disconnect()")
