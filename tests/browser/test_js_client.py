@@ -600,3 +600,21 @@ async def test_postgres_changes_binding_mismatch_is_a_channel_error(
         assert statuses[0] == f"CHANNEL_ERROR: {outcome}"
         assert await js(page, "harness.channel.state") == "closed"
         await js(page, "harness.client.disconnect()")
+
+
+async def test_channel_crash_on_the_server_rejoins(
+    realtime_server: DevServer, new_page: PageFactory, pages_server: StaticServer
+) -> None:
+    page = await open_chat(new_page, pages_server)
+    await start(page, realtime_server, "alice")
+    assert realtime_server.faults.crash_channels(TOPIC) == 1
+    await until(page, "harness.statuses.filter(s => s === 'SUBSCRIBED').length === 2")
+    assert await js(page, "harness.statuses") == [
+        "SUBSCRIBED",
+        "CHANNEL_ERROR: channel error",
+        "SUBSCRIBED",
+    ]
+    assert await js(page, "harness.client.stats.connects") == 1  # the socket stayed
+    await eventually(
+        lambda: len(realtime_server.presence_state(TOPIC).get("alice", {}).get("metas", [])) == 1
+    )
