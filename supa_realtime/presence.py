@@ -250,8 +250,14 @@ class PresenceStore:
 
     # upstream source (written by the worker) ---------------------------------------------
 
-    async def replace_upstream(self, topic: str, state: Mapping[str, Any]) -> None:
-        """Store a Supabase-side ``presence_state`` of ``topic``, replacing the previous one."""
+    async def replace_upstream(
+        self, topic: str, state: Mapping[str, Any], *, ttl: float | None = None
+    ) -> None:
+        """Store a Supabase-side ``presence_state`` of ``topic``, replacing the previous one.
+
+        ``ttl``: seconds until the stored state expires unless written again (so the state
+        of a worker that died does not linger); ``None`` keeps it until replaced.
+        """
         key = self.keys.upstream(topic)
         fields = {
             str(meta["phx_ref"]): orjson.dumps({"key": k, "meta": meta})
@@ -262,12 +268,20 @@ class PresenceStore:
             pipe.delete(key)
             if fields:
                 pipe.hset(key, mapping=fields)
+                if ttl is not None:
+                    pipe.pexpire(key, int(ttl * 1000))
             await pipe.execute()
 
     async def apply_upstream_diff(
-        self, topic: str, joins: Mapping[str, Any], leaves: Mapping[str, Any]
+        self,
+        topic: str,
+        joins: Mapping[str, Any],
+        leaves: Mapping[str, Any],
+        *,
+        ttl: float | None = None,
     ) -> None:
-        """Apply a Supabase-side ``presence_diff`` of ``topic`` to the stored upstream state."""
+        """Apply a Supabase-side ``presence_diff`` of ``topic`` to the stored upstream state
+        (``ttl`` as in :meth:`replace_upstream`)."""
         key = self.keys.upstream(topic)
         async with self.redis.pipeline(transaction=True) as pipe:
             for value in leaves.values():
@@ -276,6 +290,8 @@ class PresenceStore:
             for k, value in joins.items():
                 for meta in value.get("metas", []):
                     pipe.hset(key, str(meta["phx_ref"]), orjson.dumps({"key": k, "meta": meta}))
+            if ttl is not None:
+                pipe.pexpire(key, int(ttl * 1000))
             await pipe.execute()
 
     # upkeep ------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from tests.settings import *  # noqa: F403
 
@@ -20,7 +19,7 @@ CHANNEL_LAYERS = {
     },
 }
 
-SUPA_REALTIME: dict[str, Any] = json.loads(os.environ["GATEWAY_SUPA_REALTIME"])
+SUPA_REALTIME = json.loads(os.environ["GATEWAY_SUPA_REALTIME"])
 
 LOGGING = {
     "version": 1,

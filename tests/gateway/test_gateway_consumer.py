@@ -271,7 +271,8 @@ async def test_official_client_broadcast_between_two_django_clients(
     bob_got: list[Any] = []
     states: list[str] = []
     try:
-        a = alice.channel("room:official", {"config": {"broadcast": {"self": True}}})
+        options: Any = {"config": {"broadcast": {"self": True}}}
+        a = alice.channel("room:official", options)
         b = bob.channel("room:official")
         a.on_broadcast("chat", alice_got.append)
         b.on_broadcast("chat", bob_got.append)

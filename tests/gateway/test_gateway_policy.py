@@ -57,7 +57,7 @@ def test_deny_by_default(settings: Any) -> None:
         ("staff", FakeUser(), False),
         ("staff", FakeUser(staff=True), True),
         ("staff", FakeUser(staff=True, active=False), False),
-        ("app.view_thing", FakeUser(perms={"app.view_thing"}), True),
+        ("app.view_thing", FakeUser(perms=frozenset({"app.view_thing"})), True),
         ("app.view_thing", FakeUser(), False),
         ("app.view_thing", AnonymousUser(), False),
     ],

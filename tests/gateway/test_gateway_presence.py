@@ -102,7 +102,8 @@ async def test_official_client_sees_presence_of_a_raw_client(
             await tracker.join("room:presence", {"presence": {"key": "bob"}})
             await tracker.push(TOPIC, "presence", track({"status": "online"}))
             await eventually(lambda: "bob" in room.presence_state())
-            assert room.presence_state()["bob"][0]["status"] == "online"
+            bob: Any = room.presence_state()["bob"][0]
+            assert bob["status"] == "online"
         await eventually(lambda: "bob" not in room.presence_state())
     finally:
         await watcher.close()

@@ -16,6 +16,10 @@ from supa_realtime.testing.devserver import eventually
 TOPIC = "realtime:room:p"
 
 
+async def _no_upstream(client: Any, store: PresenceStore) -> bool:
+    return not await client.exists(store.keys.upstream(TOPIC))
+
+
 def _store(client: Any, layer: Any, prefix: str, **options: Any) -> PresenceStore:
     return PresenceStore(client, layer, prefix=prefix, **options)
 
@@ -73,6 +77,10 @@ async def test_state_merges_the_upstream_source(aredis: Any) -> None:
     state = await store.state(TOPIC)
     assert "mobile" not in state
     assert state["tablet"]["metas"][0]["phx_ref"] == "r3"
+    await store.replace_upstream(
+        TOPIC, {"mobile": {"metas": [{"phx_ref": "r4"}]}}, ttl=0.05
+    )  # a worker that stops writing: its state expires
+    await eventually(lambda: _no_upstream(aredis, store))
 
 
 async def test_dead_process_entries_are_swept_with_leave_diffs_and_signals(
