@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qs
 
+import orjson
 from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -245,7 +246,7 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]
             self.serializer = serializer_for(query.get("vsn", [None])[0], "server")
         except RemoteProtocolError:
             logger.info("gateway socket %s refused: unsupported vsn", self.peer)
-            await self.base_send({"type": "websocket.close", "code": 1002})
+            await self._refuse(403, None)
             return
         self.vsn = self.serializer.vsn
         token = headers.get("x-api-key") or query.get("apikey", [None])[0]
@@ -258,7 +259,7 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]
             checked = verify_token(token)
             if isinstance(checked, TokenRejection):
                 logger.info("gateway socket %s refused: %s", self.peer, checked.handshake)
-                await self.base_send({"type": "websocket.close", "code": 4001})
+                await self._refuse(401, checked.handshake)
                 return
             self.claims = checked
             self.token = token
@@ -276,6 +277,19 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]
             self.vsn,
             getattr(self.user, "pk", None) if self.user is not None else None,
         )
+
+    async def _refuse(self, status: int, error: str | None) -> None:
+        """Refuse the upgrade: Realtime's HTTP status and ``{"error": ...}`` body where the
+        server supports the ASGI denial response extension (uvicorn), else a plain 403."""
+        if "websocket.http.response" not in self.scope.get("extensions", {}):
+            await self.base_send({"type": "websocket.close", "code": 1000})
+            return
+        body = b"" if error is None else orjson.dumps({"error": error})
+        headers = [(b"content-type", b"application/json")] if error is not None else []
+        await self.base_send(
+            {"type": "websocket.http.response.start", "status": status, "headers": headers}
+        )
+        await self.base_send({"type": "websocket.http.response.body", "body": body})
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         raise StopConsumer

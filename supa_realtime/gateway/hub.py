@@ -57,6 +57,9 @@ BRIDGE_CHANNEL: Final = "supa_realtime.bridge"
 BRIDGE_TYPE: Final = "realtime.bridge"
 #: The field of a group ``realtime.broadcast`` that carries the gateway's own markers.
 GATEWAY_FIELD: Final = "gateway"
+#: Seconds between renewals of the hub's group memberships (they expire after a day).
+GROUP_REFRESH: Final = 3600.0
+RECEIVE_RETRY_DELAY: Final = 1.0
 _NOT_CARRIED: Final = object()
 _SERVERS: Final[dict[str, Serializer]] = {
     c.VSN_1: V1Serializer("server"),
@@ -208,12 +211,34 @@ class Hub:
 
     async def _receive_loop(self) -> None:
         while True:
-            message = await self.layer.receive(self.channel_name)
+            try:
+                message = await self.layer.receive(self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis went away: wait, then join every group again (a restarted Redis
+                # has forgotten them).
+                logger.exception("gateway: receiving from the channel layer failed; retrying")
+                await asyncio.sleep(RECEIVE_RETRY_DELAY)
+                await self._rejoin_groups()
+                continue
             try:
                 for inner in unpack(message):
                     await self.deliver(inner)
             except Exception:
                 logger.exception("gateway: failed to deliver %r", message.get("type"))
+
+    async def _rejoin_groups(self) -> None:
+        """Add this hub to every subscribed topic's group again (memberships expire after
+        the layer's ``group_expiry``, one day by default, and vanish when Redis restarts)."""
+        if self.layer is None:
+            return
+        for topic in list(self.topics):
+            try:
+                await self.layer.group_add(group_for(topic), self.channel_name)
+            except Exception:
+                logger.exception("gateway: could not rejoin the group of %r", topic)
+                return
 
     async def deliver(self, message: dict[str, Any]) -> int:
         """Write one typed group message to every subscribed local socket; frames written."""
@@ -310,11 +335,14 @@ class Hub:
     # upkeep ------------------------------------------------------------------------------
 
     async def _upkeep_loop(self) -> None:
-        last_bridge = time.monotonic()
+        last_bridge = last_groups = time.monotonic()
         while True:
             await asyncio.sleep(1.0)
             try:
                 now = time.monotonic()
+                if now - last_groups >= GROUP_REFRESH:
+                    last_groups = now
+                    await self._rejoin_groups()
                 for conn in list(self.connections):
                     if now - conn.last_seen > self.idle_timeout:
                         await conn.close_with_reason(c.CLOSE_NORMAL, "idle timeout")

@@ -92,15 +92,25 @@ def gateway_settings(redis_server: str) -> dict[str, Any]:
     }
 
 
-def _spawn(log: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _command(server: str, port: int) -> list[str]:
+    app = "tests.gateway.gateway_asgi:application"
+    if server == "uvicorn":
+        return [
+            sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+            "--ws", "websockets", "--lifespan", "off", app,
+        ]  # fmt: skip
+    return [
+        sys.executable, "-c", "from daphne.cli import CommandLineInterface as C; C.entrypoint()",
+        "-b", "127.0.0.1", "-p", str(port), app,
+    ]  # fmt: skip
+
+
+def _spawn(
+    log: Path, port: int, env: dict[str, str], server: str = "daphne"
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [
-                sys.executable, "-c",
-                "from daphne.cli import CommandLineInterface as C; C.entrypoint()",
-                "-b", "127.0.0.1", "-p", str(port),
-                "tests.gateway.gateway_asgi:application",
-            ],
+            _command(server, port),
             env=env,
             cwd=ROOT,
             stdout=out,
@@ -117,15 +127,17 @@ async def gateway_factory(
     gateway_settings: dict[str, Any],
     tmp_path: Path,
 ) -> AsyncIterator[GatewayFactory]:
-    """``server = await gateway_factory()``: start a daphne process; all stopped afterwards."""
+    """``server = await gateway_factory(**GATEWAY)``: start a daphne process (or uvicorn with
+    ``asgi_server="uvicorn"``) with these ``GATEWAY`` settings; all stopped afterwards."""
     servers: list[GatewayServer] = []
 
-    async def start(**gateway: Any) -> GatewayServer:
+    async def start(asgi_server: str = "daphne", **gateway: Any) -> GatewayServer:
         realtime = json.loads(json.dumps(gateway_settings))
         realtime["GATEWAY"].update(gateway)
         port = free_port()
-        log = tmp_path / f"daphne-{port}.log"
-        process = _spawn(log, port, _env(gateway_db[0], redis_server, layer_prefix, realtime))
+        log = tmp_path / f"{asgi_server}-{port}.log"
+        env = _env(gateway_db[0], redis_server, layer_prefix, realtime)
+        process = _spawn(log, port, env, asgi_server)
         server = GatewayServer(process, port, log)
         servers.append(server)
         deadline = time.monotonic() + START_TIMEOUT

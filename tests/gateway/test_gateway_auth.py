@@ -165,3 +165,19 @@ async def test_access_token_refresh_and_expiry(gateway_factory: GatewayFactory) 
         await client.send(Message("realtime:room:3", "access_token", {"access_token": "x.y"}))
         bad = await client.expect("system")
         assert bad.payload["message"] == "The token provided is not a valid JWT"
+
+
+async def test_refusals_carry_realtime_status_and_text_under_uvicorn(
+    gateway_factory: GatewayFactory,
+) -> None:
+    # uvicorn supports the ASGI websocket denial response; daphne answers a bare 403.
+    server = await gateway_factory(asgi_server="uvicorn")
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(server, token=mint_token(None, ttl=-5))
+    assert refused.value.response.status_code == 401
+    assert refused.value.response.body == b'{"error":"Token has expired"}'
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(server, vsn="9.0.0")
+    assert refused.value.response.status_code == 403
+    async with await connect(server) as client:  # the gateway itself works there too
+        assert (await client.join("room:1")).payload["status"] == "ok"

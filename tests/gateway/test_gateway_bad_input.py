@@ -187,3 +187,15 @@ async def test_idle_socket_is_closed_heartbeating_one_stays(
         assert code == 1000
         assert reason == "idle timeout"
         await _still_works(busy)
+
+
+async def test_close_reason_is_in_the_close_frame_where_the_server_sends_it(
+    gateway_factory: GatewayFactory,
+) -> None:
+    server = await gateway_factory(asgi_server="uvicorn")
+    async with await connect(server) as bad:
+        await bad.send("not json")
+        code, reason = await _closed_with(bad)
+        assert code == 4007
+        assert bad.ws.close_reason == reason
+        assert reason.startswith("malformed frame")
