@@ -14,6 +14,7 @@ Ids are stable; a new check takes a new number and an id is never reused:
 ``supa_realtime.W002``  an unknown key in ``SUPA_REALTIME`` (usually a typo)
 ``supa_realtime.E008``  ``GATEWAY["AUTHORIZE"]`` cannot be imported or is not callable
 ``supa_realtime.W003``  ``GATEWAY["TABLES"]`` sends a table's rows to anonymous visitors
+``supa_realtime.W004``  a ``channels_redis`` host whose read timeout cuts idle consumers off
 =====================  ====================================================================
 """
 
@@ -50,6 +51,7 @@ CHECK_IDS: Final = (
     "supa_realtime.W002",
     "supa_realtime.E008",
     "supa_realtime.W003",
+    "supa_realtime.W004",
 )
 
 IN_MEMORY_BACKENDS: Final = frozenset({"channels.layers.InMemoryChannelLayer"})
@@ -156,6 +158,7 @@ def check_channel_layer(
                 id="supa_realtime.E003",
             )
         ]
+    messages = _short_read_timeouts(layers)
     backend = layers[alias].get("BACKEND")
     if backend in IN_MEMORY_BACKENDS:
         return [
@@ -170,7 +173,53 @@ def check_channel_layer(
                 id="supa_realtime.W001",
             )
         ]
-    return []
+    return messages
+
+
+CORE_REDIS_BACKEND: Final = "channels_redis.core.RedisChannelLayer"
+
+
+def _default_read_timeout() -> float | None:
+    """redis-py's default ``socket_timeout``: ``None`` before 8.0, 5 seconds since."""
+    import inspect
+
+    from redis.asyncio.connection import AbstractConnection
+
+    default = inspect.signature(AbstractConnection.__init__).parameters["socket_timeout"].default
+    return default if isinstance(default, int | float) else None
+
+
+def _short_read_timeouts(layers: dict[str, Any]) -> list[CheckMessage]:
+    """W004: ``RedisChannelLayer.receive`` blocks in Redis for ``brpop_timeout`` (5 s); a
+    read timeout that is not longer makes redis-py give up first, and an idle consumer is
+    closed with a ``TimeoutError``. redis-py 8 made 5 s its default."""
+    from channels_redis.core import RedisChannelLayer
+
+    blocking = RedisChannelLayer.brpop_timeout
+    default = _default_read_timeout()
+    messages: list[CheckMessage] = []
+    for alias, layer in layers.items():
+        if not isinstance(layer, dict) or layer.get("BACKEND") != CORE_REDIS_BACKEND:
+            continue
+        hosts = (layer.get("CONFIG") or {}).get("hosts") or ["redis://localhost:6379"]
+        for number, host in enumerate(hosts):
+            timeout = host.get("socket_timeout", default) if isinstance(host, dict) else default
+            if timeout is None or timeout > blocking:
+                continue
+            messages.append(
+                Warning(
+                    f'CHANNEL_LAYERS["{alias}"]["CONFIG"]["hosts"][{number}] reads from Redis '
+                    f"with a {timeout:g} s timeout, no longer than the {blocking} s that "
+                    "channels_redis blocks in each receive: idle websocket consumers will be "
+                    "closed with a TimeoutError.",
+                    hint=(
+                        'Give the host as {"address": "redis://...", "socket_timeout": 30} '
+                        f"(anything above {blocking}, or None)."
+                    ),
+                    id="supa_realtime.W004",
+                )
+            )
+    return messages
 
 
 def _group_problem(subscription: Subscription) -> str | None:

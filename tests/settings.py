@@ -62,7 +62,13 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")],
+            "hosts": [
+                {
+                    "address": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                    # Longer than channels_redis's 5 s blocking receive (supa_realtime.W004).
+                    "socket_timeout": 30,
+                }
+            ],
             "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
         },
     },

@@ -13,7 +13,10 @@ from django.core.checks import CheckMessage, run_checks
 
 from supa_realtime import checks
 
-REDIS_LAYER = {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": []}}
+REDIS_LAYER = {
+    "BACKEND": "channels_redis.core.RedisChannelLayer",
+    "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": 30}]},
+}
 SECRET = "eyJ-very-secret-server-key"
 
 
@@ -91,6 +94,34 @@ def test_w001_in_memory_layer(settings: Any) -> None:
     message = only("supa_realtime.W001")
     assert message.hint is not None
     assert "channels_redis" in message.hint
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        {"address": "redis://127.0.0.1:6379/0", "socket_timeout": 5},
+        {"address": "redis://127.0.0.1:6379/0", "socket_timeout": 2.5},
+    ],
+)
+def test_w004_read_timeout_no_longer_than_blocking_receive(settings: Any, host: Any) -> None:
+    settings.CHANNEL_LAYERS = {"default": {**REDIS_LAYER, "CONFIG": {"hosts": [host]}}}
+    message = only("supa_realtime.W004")
+    assert 'CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]' in message.msg
+    assert message.hint is not None
+    assert '"socket_timeout": 30' in message.hint
+
+
+def test_w004_plain_url_follows_redis_py_default(settings: Any) -> None:
+    settings.CHANNEL_LAYERS = {"default": {**REDIS_LAYER, "CONFIG": {"hosts": ["redis://h:1"]}}}
+    expected = ["supa_realtime.W004"] if checks._default_read_timeout() is not None else []
+    assert ids() == expected
+
+
+def test_w004_long_or_no_timeout_passes(settings: Any) -> None:
+    hosts = [{"address": "redis://h:1", "socket_timeout": None}, {"address": "redis://h:2"}]
+    hosts[1]["socket_timeout"] = 30
+    settings.CHANNEL_LAYERS = {"default": {**REDIS_LAYER, "CONFIG": {"hosts": hosts}}}
+    assert ids() == []
 
 
 def test_e004_malformed_subscription(settings: Any) -> None:
