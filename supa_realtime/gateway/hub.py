@@ -210,17 +210,22 @@ class Hub:
     # fan-out -----------------------------------------------------------------------------
 
     async def _receive_loop(self) -> None:
+        rejoin = False
         while True:
+            if rejoin and not await self._rejoin_groups():
+                await asyncio.sleep(RECEIVE_RETRY_DELAY)
+                continue
+            rejoin = False
             try:
                 message = await self.layer.receive(self.channel_name)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # Redis went away: wait, then join every group again (a restarted Redis
-                # has forgotten them).
+                # Redis went away: wait, then join every group again before receiving (a
+                # restarted Redis has forgotten them).
                 logger.exception("gateway: receiving from the channel layer failed; retrying")
+                rejoin = True
                 await asyncio.sleep(RECEIVE_RETRY_DELAY)
-                await self._rejoin_groups()
                 continue
             try:
                 for inner in unpack(message):
@@ -228,17 +233,21 @@ class Hub:
             except Exception:
                 logger.exception("gateway: failed to deliver %r", message.get("type"))
 
-    async def _rejoin_groups(self) -> None:
+    async def _rejoin_groups(self) -> bool:
         """Add this hub to every subscribed topic's group again (memberships expire after
-        the layer's ``group_expiry``, one day by default, and vanish when Redis restarts)."""
+        the layer's ``group_expiry``, one day by default, and vanish when Redis restarts).
+        ``False`` if the layer failed."""
         if self.layer is None:
-            return
+            return True
         for topic in list(self.topics):
             try:
                 await self.layer.group_add(group_for(topic), self.channel_name)
             except Exception:
                 logger.exception("gateway: could not rejoin the group of %r", topic)
-                return
+                return False
+        if self.topics:
+            logger.info("gateway: rejoined %d topic groups", len(self.topics))
+        return True
 
     async def deliver(self, message: dict[str, Any]) -> int:
         """Write one typed group message to every subscribed local socket; frames written."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -25,7 +24,12 @@ import pytest
 import pytest_asyncio
 
 from supa_realtime.testing import free_port
-from tests.gateway.gateway_support import GatewayFactory, GatewayServer
+from tests.gateway.gateway_support import (
+    GatewayFactory,
+    GatewayServer,
+    gateway_env,
+    spawn_server,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 20.0
@@ -36,7 +40,7 @@ def gateway_db() -> Iterator[tuple[Path, dict[str, Any]]]:
     """A SQLite file with users alice, bob (staff) and carol (auth.view_user)."""
     with tempfile.TemporaryDirectory(prefix="gateway-db-") as directory:
         path = Path(directory) / "db.sqlite3"
-        env = _env(path, "redis://127.0.0.1:9/0", "unused", {})
+        env = gateway_env(path, "redis://127.0.0.1:9/0", "unused", {})
         done = subprocess.run(
             [sys.executable, "-m", "tests.gateway.gateway_setup"],
             env=env,
@@ -47,19 +51,6 @@ def gateway_db() -> Iterator[tuple[Path, dict[str, Any]]]:
             check=True,
         )
         yield path, json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _env(db: Path, redis_url: str, layer_prefix: str, realtime: dict[str, Any]) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.gateway.gateway_settings",
-        GATEWAY_DB=str(db),
-        REDIS_URL=redis_url,
-        CHANNEL_LAYER_PREFIX=layer_prefix,
-        GATEWAY_SUPA_REALTIME=json.dumps(realtime),
-        PYTHONPATH=str(ROOT),
-    )
-    return env
 
 
 def _listening(port: int) -> bool:
@@ -92,33 +83,6 @@ def gateway_settings(redis_server: str) -> dict[str, Any]:
     }
 
 
-def _command(server: str, port: int) -> list[str]:
-    app = "tests.gateway.gateway_asgi:application"
-    if server == "uvicorn":
-        return [
-            sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
-            "--ws", "websockets", "--lifespan", "off", app,
-        ]  # fmt: skip
-    return [
-        sys.executable, "-c", "from daphne.cli import CommandLineInterface as C; C.entrypoint()",
-        "-b", "127.0.0.1", "-p", str(port), app,
-    ]  # fmt: skip
-
-
-def _spawn(
-    log: Path, port: int, env: dict[str, str], server: str = "daphne"
-) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            _command(server, port),
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-
-
 @pytest_asyncio.fixture
 async def gateway_factory(
     gateway_db: tuple[Path, dict[str, Any]],
@@ -136,8 +100,8 @@ async def gateway_factory(
         realtime["GATEWAY"].update(gateway)
         port = free_port()
         log = tmp_path / f"{asgi_server}-{port}.log"
-        env = _env(gateway_db[0], redis_server, layer_prefix, realtime)
-        process = _spawn(log, port, env, asgi_server)
+        env = gateway_env(gateway_db[0], redis_server, layer_prefix, realtime)
+        process = spawn_server(log, port, env, asgi_server)
         server = GatewayServer(process, port, log)
         servers.append(server)
         deadline = time.monotonic() + START_TIMEOUT

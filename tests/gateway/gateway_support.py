@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import websockets
 
@@ -70,3 +74,48 @@ async def connect(
 
 
 GatewayFactory = Callable[..., Awaitable[GatewayServer]]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def gateway_env(
+    db: Path, redis_url: str, layer_prefix: str, realtime: dict[str, Any]
+) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.gateway.gateway_settings",
+        GATEWAY_DB=str(db),
+        REDIS_URL=redis_url,
+        CHANNEL_LAYER_PREFIX=layer_prefix,
+        GATEWAY_SUPA_REALTIME=json.dumps(realtime),
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def _command(server: str, port: int) -> list[str]:
+    app = "tests.gateway.gateway_asgi:application"
+    if server == "uvicorn":
+        return [
+            sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+            "--ws", "websockets", "--lifespan", "off", app,
+        ]  # fmt: skip
+    return [
+        sys.executable, "-c", "from daphne.cli import CommandLineInterface as C; C.entrypoint()",
+        "-b", "127.0.0.1", "-p", str(port), app,
+    ]  # fmt: skip
+
+
+def spawn_server(
+    log: Path, port: int, env: dict[str, str], server: str = "daphne"
+) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            _command(server, port),
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
