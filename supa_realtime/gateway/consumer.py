@@ -10,8 +10,11 @@ do what*, decided by Django (:mod:`supa_realtime.gateway.policy`).
 Identity, at the handshake: a gateway token in ``apikey`` (query) or ``x-api-key``
 (header), minted by :func:`supa_realtime.gateway.tokens.mint_token`, names the user
 (``sub``) and the topics and actions it grants; without a token the user is the session's
-(``scope["user"]``, from ``AuthMiddlewareStack``). A token that fails verification (expired,
-bad signature, malformed) refuses the socket. A join may carry its own ``access_token``;
+(``scope["user"]``, from ``AuthMiddlewareStack``; sockets without an ``Origin`` header skip
+session authentication, see :mod:`supa_realtime.gateway.routing`). A token that fails
+verification (expired, bad signature, malformed) refuses the socket: HTTP 401 with
+Realtime's ``{"error": ...}`` where the ASGI server supports denial responses (uvicorn),
+a plain 403 under daphne. A join may carry its own ``access_token``;
 ``access_token`` pushes replace it (failures stop the channel with a ``system`` error and
 ``phx_close``, as Realtime does), and a channel whose token expires is stopped the same way.
 

@@ -9,9 +9,14 @@ In your ``asgi.py``::
         "websocket": websocket_application(),   # /realtime/v1/websocket
     })
 
-or add :data:`websocket_urlpatterns` (or :func:`realtime_urlpatterns` for another prefix) to
-your own ``URLRouter``; keep ``AllowedHostsOriginValidator(AuthMiddlewareStack(...))``
-around it, which :func:`websocket_application` does for you.
+or pass your own routes, e.g. ``websocket_application(realtime_urlpatterns("rt") + mine)``
+(:func:`realtime_urlpatterns` mounts the gateway under another prefix).
+
+Browsers always send ``Origin``: their sockets go through
+``AllowedHostsOriginValidator(AuthMiddlewareStack(...))``, so a page on another site is
+refused and a page of this site gets its session's user. Sockets without ``Origin`` (API
+clients, mobile apps, the official Python client) skip both and are anonymous unless they
+present a gateway token; a cookie alone never authenticates them.
 """
 
 from __future__ import annotations
