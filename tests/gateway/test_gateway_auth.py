@@ -13,6 +13,7 @@ from websockets.exceptions import InvalidStatus
 
 from supa_realtime.gateway.tokens import mint_token, signing_key
 from supa_realtime.phoenix.message import Message
+from supa_realtime.testing.devserver import eventually
 from tests.gateway.gateway_support import GatewayFactory, connect
 
 READ_REFUSED = "Unauthorized: You do not have permissions to read from this Channel topic: "
@@ -181,3 +182,31 @@ async def test_refusals_carry_realtime_status_and_text_under_uvicorn(
     assert refused.value.response.status_code == 403
     async with await connect(server) as client:  # the gateway itself works there too
         assert (await client.join("room:1")).payload["status"] == "ok"
+
+
+async def test_official_client_refreshes_its_token(gateway_factory: GatewayFactory) -> None:
+    from realtime import AsyncRealtimeClient
+
+    server = await gateway_factory(TOPICS={})
+    grants = {"room:*": ["join", "broadcast"]}
+    client = AsyncRealtimeClient(
+        server.url, mint_token(None, topics=grants, ttl=2), auto_reconnect=False
+    )
+    got: list[Any] = []
+    states: list[str] = []
+    try:
+        options: Any = {"config": {"broadcast": {"self": True}}}
+        channel = client.channel("room:refresh", options)
+        channel.on_broadcast("tick", got.append)
+        await channel.subscribe(lambda state, err: states.append(str(state)))
+        await eventually(lambda: "RealtimeSubscribeStates.SUBSCRIBED" in states)
+        await client.set_auth(mint_token(None, topics=grants, ttl=60))
+        # past the first token's expiry the channel is still joined and working
+        deadline = time.time() + 3
+        await eventually(lambda: time.time() > deadline, within=5, interval=0.1)
+        assert channel.is_joined
+        await channel.send_broadcast("tick", {"n": 1})
+        await eventually(lambda: got)
+        assert got[0]["payload"] == {"n": 1}
+    finally:
+        await client.close()
