@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -618,3 +619,32 @@ async def test_channel_crash_on_the_server_rejoins(
     await eventually(
         lambda: len(realtime_server.presence_state(TOPIC).get("alice", {}).get("metas", [])) == 1
     )
+
+
+async def test_heartbeats_keep_their_schedule_while_frames_pour_in(
+    new_page: PageFactory, pages_server: StaticServer
+) -> None:
+    # The server closes sockets that send nothing for 1 s; inbound broadcasts must not
+    # delay the client's heartbeats (realtime-js#94 reset its timer on every message).
+    server = DevServer(idle_timeout=1.0)
+    await server.start()
+    try:
+        page = await open_chat(new_page, pages_server)
+        await start(page, server, "alice", heartbeatIntervalMs=150, track=False)
+
+        async def flood() -> None:
+            for i in range(1000):
+                await server.broadcast(TOPIC, "noise", {"i": i})
+                await asyncio.sleep(0.005)  # pacing of the load, not a wait
+
+        task = asyncio.create_task(flood())
+        try:
+            await until(page, "harness.count('heartbeat', e => e.status === 'ok') >= 12")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert await js(page, "harness.client.stats.connects") == 1
+        assert await js(page, "harness.count('broadcast')") > 12
+    finally:
+        await server.stop()

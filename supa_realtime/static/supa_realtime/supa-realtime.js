@@ -391,7 +391,7 @@
    * Events for `on(type, filter, callback)`:
    * - `'broadcast'`, `{event: 'name' | '*'}`: `callback({type, event, payload, meta?})`;
    *   the event match is case-insensitive. Binary payloads arrive as an `ArrayBuffer`.
-   * - `'presence'`, `{event: 'sync' | 'join' | 'leave'}`: `sync` gets no argument; `join`
+   * - `'presence'`, `{event: 'sync' | 'join' | 'leave'}`: `sync` gets `{event}`; `join`
    *   gets `{event, key, currentPresences, newPresences}`, `leave`
    *   `{event, key, currentPresences, leftPresences}`.
    * - `'postgres_changes'`, `{event: '*' | 'INSERT' | 'UPDATE' | 'DELETE', schema, table,
