@@ -315,13 +315,18 @@ def send_prepared(prepared: Prepared, transport: Transport = "worker") -> None:
     if layer is not None and _one_trip_layer(layer, redis_url):
         # Outbox append and local group send in one script: one round trip.
         group = group_for(prepared.topic)
-        full = _sync_script(client, APPEND_AND_GROUP_SEND_LUA)(
-            keys=[keys.stream, keys.dropped, layer._group_key(group)],
-            args=[*args, *_group_send_args(layer, prepared.group_message)],
+        full = _run_script(
+            client,
+            APPEND_AND_GROUP_SEND_LUA,
+            keys.stream,
+            keys.dropped,
+            layer._group_key(group),
+            *args,
+            *_group_send_args(layer, prepared.group_message),
         )
         _report_dropped(int(full), group)
         return
-    _sync_script(client, APPEND_LUA)(keys=[keys.stream, keys.dropped], args=args)
+    _run_script(client, APPEND_LUA, keys.stream, keys.dropped, *args)
     _deliver_local_sync(prepared)
 
 
@@ -442,6 +447,28 @@ def _sync_redis(url: str) -> Any:
                 client = redis.Redis.from_url(url)
                 _sync_clients[url] = client
     return client
+
+
+_SHAS: Final[dict[str, str]] = {}
+
+
+def _run_script(client: Any, source: str, *keys_then_args: Any) -> Any:
+    """``EVALSHA`` straight through ``execute_command`` (redis-py's ``Script`` wrapper costs
+    a noticeable share of a call), loading the script when Redis does not know it. Keys are
+    the first arguments: 3 for the combined script, 2 for the append."""
+    from redis.exceptions import NoScriptError
+
+    sha = _SHAS.get(source)
+    if sha is None:
+        import hashlib
+
+        sha = _SHAS[source] = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+    numkeys = 3 if source is APPEND_AND_GROUP_SEND_LUA else 2
+    try:
+        return client.execute_command("EVALSHA", sha, numkeys, *keys_then_args)
+    except NoScriptError:
+        client.script_load(source)
+        return client.execute_command("EVALSHA", sha, numkeys, *keys_then_args)
 
 
 def _sync_script(client: Any, source: str) -> Any:
@@ -603,7 +630,7 @@ def _one_trip_layer(layer: Any, redis_url: str) -> bool:
             isinstance(serializer, MsgPackSerializer)
             and serializer.crypter is None
             and serializer.random_prefix_length == 12
-            and set(host) == {"address"}
+            and "address" in host  # a URL (extra keys are connection options)
             and _same_redis(str(host["address"]), redis_url)
         )
     _one_trip[layer] = (redis_url, ok)

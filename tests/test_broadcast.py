@@ -284,7 +284,8 @@ async def test_local_delivery_in_one_round_trip_or_the_layers_own_way(
     from supa_realtime.broadcast import _one_trip_layer
 
     broadcast_settings()
-    redis_url = channel_layer_config["CONFIG"]["hosts"][0]
+    host = channel_layer_config["CONFIG"]["hosts"][0]
+    redis_url = host["address"] if isinstance(host, dict) else host
     assert _one_trip_layer(get_channel_layer(), redis_url)
     capture = GroupCapture(channel_layer, group_for("room1"))
     await capture.start()

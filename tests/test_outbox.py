@@ -268,6 +268,10 @@ def test_group_name_is_stable() -> None:
     assert GROUP == "supa_realtime"
 
 
+def _address(host: Any) -> str:
+    return str(host["address"] if isinstance(host, dict) else host)
+
+
 class _Process:
     """``manage.py realtime_worker`` with its output collected line by line."""
 
@@ -277,7 +281,7 @@ class _Process:
             "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
             "SUPABASE_URL": server.http_url,
             "SUPABASE_KEY": server.service_role_key,
-            "REDIS_URL": config["hosts"][0],
+            "REDIS_URL": _address(config["hosts"][0]),
             "CHANNEL_LAYER_PREFIX": config["prefix"],
             "SUPA_REALTIME_REDIS_PREFIX": prefix,
             "SUPA_REALTIME_TEST_SUBSCRIPTIONS": json.dumps([{"topic": "room1"}]),
