@@ -413,6 +413,12 @@ async def test_the_script_loads_as_an_es_module_too(
         script,
     )
     assert loaded == "function"
+    url = await js(
+        page,
+        """() => new SupaRealtime.RealtimeClient('https://h.example/realtime/v1/',
+             {apikey: 'k', params: {log_level: 'info'}}).endpointURL()""",
+    )
+    assert url == "wss://h.example/realtime/v1/websocket?apikey=k&log_level=info&vsn=2.0.0"
 
 
 # -- slow replies, server-side closes, refused connections ---------------------------------

@@ -905,12 +905,13 @@
    */
   class RealtimeClient {
     /**
-     * @param {string} endpoint e.g. 'wss://host/realtime/v1' ('/websocket' is appended)
+     * @param {string} endpoint e.g. 'wss://host/realtime/v1' ('/websocket' is appended;
+     *   http(s) becomes ws(s))
      * @param {object} options see the class description
      */
     constructor(endpoint, options) {
       const opts = options || {};
-      this.endpoint = endpoint.replace(/\/+$/, '');
+      this.endpoint = endpoint.replace(/\/+$/, '').replace(/^http(s?):/, 'ws$1:');
       this.apikey = opts.apikey || null;
       this.accessToken = opts.accessToken || this.apikey;
       this.vsn = opts.vsn || DEFAULTS.vsn;
