@@ -73,6 +73,12 @@ def view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=204)
 
 
+def baseline_view(request: HttpRequest) -> HttpResponse:
+    """The same view without the broadcast: what the view costs on its own."""
+    {"i": int(request.GET["i"]), "text": "x" * 40}
+    return HttpResponse(status=204)
+
+
 def atomic_view(request: HttpRequest) -> HttpResponse:
     with transaction.atomic():
         broadcast(TOPIC, "seq", {"i": int(request.GET["i"]), "text": "x" * 40})
@@ -317,6 +323,8 @@ async def main() -> None:
         consumer = await asyncio.to_thread(start_consumer, redis.url, prefix)
         print(f"{'broadcast() in a sync view':<34}{'calls':>8}{'p50 µs':>10}{'p99 µs':>10}"
               f"{'mean µs':>10}{'CPU µs':>10}")  # fmt: skip
+        baseline = await asyncio.to_thread(time_calls, baseline_view, args.calls)
+        print(summary("the view without broadcast()", baseline))
         outside = await asyncio.to_thread(time_calls, view, args.calls)
         print(summary("outside a transaction", outside))
         inside = await asyncio.to_thread(time_calls, atomic_view, args.calls)
