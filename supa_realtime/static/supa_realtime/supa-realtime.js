@@ -62,6 +62,10 @@
     system: 'system',
   });
 
+  const WILDCARD = '*';
+  const DEFAULT_SCHEMA = 'public';
+  const CHANGE_TYPES = Object.freeze({insert: 'INSERT', update: 'UPDATE', delete: 'DELETE'});
+
   const PUSH_TYPES = Object.freeze({broadcast: 'broadcast', presence: 'presence'});
   const PRESENCE_EVENTS = Object.freeze({track: 'track', untrack: 'untrack', sync: 'sync',
     join: 'join', leave: 'leave'});
@@ -439,7 +443,7 @@
       const binding = {type, filter: filter || {}, callback, id: null, pgIndex: -1};
       if (type === EVENTS.postgresChanges) {
         const f = binding.filter;
-        const wire = {event: f.event || '*', schema: f.schema || 'public'};
+        const wire = {event: f.event || WILDCARD, schema: f.schema || DEFAULT_SCHEMA};
         if (f.table !== undefined) wire.table = f.table;
         if (f.filter) wire.filter = f.filter;
         let index = this._pgFilters.findIndex((w) => sameValue(w.event, wire.event)
@@ -800,7 +804,7 @@
         case EVENTS.broadcast:
           this._dispatch(EVENTS.broadcast, msg.payload || {}, (b) => {
             const want = b.filter.event;
-            return want === '*' || lower(want) === lower((msg.payload || {}).event);
+            return want === WILDCARD || lower(want) === lower((msg.payload || {}).event);
           });
           return;
         default:
@@ -831,13 +835,15 @@
         table: data.table,
         commit_timestamp: data.commit_timestamp,
         eventType: type,
-        new: (type === 'INSERT' || type === 'UPDATE') ? (data.record || {}) : {},
-        old: (type === 'UPDATE' || type === 'DELETE') ? (data.old_record || {}) : {},
+        new: (type === CHANGE_TYPES.insert || type === CHANGE_TYPES.update)
+          ? (data.record || {}) : {},
+        old: (type === CHANGE_TYPES.update || type === CHANGE_TYPES.delete)
+          ? (data.old_record || {}) : {},
         errors: data.errors ?? null,
         columns: data.columns || [],
       };
       this._dispatch(EVENTS.postgresChanges, change, (b) => b.id !== null
-        && ids.includes(b.id) && (b.filter.event === undefined || b.filter.event === '*'
+        && ids.includes(b.id) && (b.filter.event === undefined || b.filter.event === WILDCARD
           || lower(b.filter.event) === lower(type)));
     }
 
