@@ -424,3 +424,35 @@ def test_status_without_redis_is_a_command_error(settings: Any) -> None:
     with pytest.raises(CommandError, match="cannot read the status from Redis") as info:
         call_command("realtime_worker", "--status", stdout=io.StringIO())
     assert "pw" not in str(info.value)
+
+
+async def test_entries_trimmed_after_a_worker_read_them_are_counted(
+    realtime_server: DevServer,
+    channel_layer: Any,
+    broadcast_settings: Callable[..., Any],
+    aredis: Any,
+    redis_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broadcast_settings(realtime_server)
+    stream = f"{redis_prefix}:outbox"
+    await asyncio.to_thread(produce, 5)
+    # A worker read three entries and died before Supabase acknowledged them...
+    await aredis.xreadgroup(GROUP, "active", {stream: ">"}, count=3)
+    # ...and they were trimmed from the stream before any worker came back.
+    [(third, _)] = (await aredis.xrange(stream, count=3))[2:]
+    ms, seq = third.decode().split("-")
+    await aredis.xtrim(stream, minid=f"{ms}-{int(seq) + 1}", approximate=False)
+    receiver = await Receiver.start(realtime_server)
+    worker = make_worker(realtime_server, channel_layer, aredis, redis_prefix)
+    caplog.set_level(logging.WARNING, logger="supa_realtime.worker")
+    try:
+        async with running(worker):
+            await receiver.wait_for(2, "seq")
+            await eventually(lambda: "3 outbox broadcasts were dropped" in caplog.text)
+    finally:
+        await receiver.close()
+    assert indexes(receiver) == [3, 4]
+    assert int(await aredis.get(f"{redis_prefix}:outbox:dropped")) == 3
+    [group] = await aredis.xinfo_groups(stream)
+    assert group["pending"] == 0
