@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..phoenix import constants as c
 from ..phoenix.filters import Binding
-from ..phoenix.join import JoinConfig, flexible_bool
+from ..phoenix.join import JoinConfig, channel_push, close_push, flexible_bool, system_push
 from ..phoenix.message import Message, subtopic
 from ..phoenix.server_presence import generated_key
 from .limits import PresenceRateLimiter
@@ -54,14 +54,11 @@ class ServerChannel:
 
     def push(self, event: str, payload: Any) -> Message:
         """A push the channel sends itself: ``[join_ref, null, ...]`` (PROTOCOL.md §1.6)."""
-        return Message(self.topic, event, payload, ref=None, join_ref=self.join_ref)
+        return channel_push(self.topic, self.join_ref, event, payload)
 
     def system(self, extension: str, status: str, text: str) -> Message:
-        return self.push(
-            c.SYSTEM,
-            {"extension": extension, "status": status, "message": text, "channel": self.subtopic},
-        )
+        return system_push(self.topic, self.join_ref, extension, status, text)
 
     def close_message(self, event: str = c.PHX_CLOSE) -> Message:
         """``phx_close`` / ``phx_error``: the join_ref in both ref slots."""
-        return Message(self.topic, event, {}, ref=self.join_ref, join_ref=self.join_ref)
+        return close_push(self.topic, self.join_ref, event)

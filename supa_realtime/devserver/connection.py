@@ -32,10 +32,10 @@ from ..phoenix.join import (
     SUBSCRIBED_MESSAGE,
     TOPIC_NAME_REQUIRED,
     TRACK_NOT_MAP,
-    UNMATCHED_TOPIC,
     JoinConfig,
     parse_bindings,
     refreshed_token,
+    unmatched_reply,
 )
 from ..phoenix.message import Message, reply
 from ..phoenix.serializer import Serializer, excerpt, serializer_for
@@ -332,15 +332,7 @@ class Connection:
     # channel events ---------------------------------------------------------------------
 
     def _unmatched(self, message: Message) -> None:
-        self.queue_message(
-            Message(
-                message.topic,
-                c.PHX_REPLY,
-                {"status": c.STATUS_ERROR, "response": {"reason": UNMATCHED_TOPIC}},
-                ref=message.ref,
-                join_ref=None,
-            )
-        )
+        self.queue_message(unmatched_reply(message))
 
     def _join_error(self, message: Message, reason: str) -> None:
         logger.info("socket %s: join of %r refused: %s", self.peer, message.topic, reason)

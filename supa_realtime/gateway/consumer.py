@@ -64,11 +64,14 @@ from ..phoenix.join import (
     TOPIC_NAME_REQUIRED,
     TRACK_NOT_MAP,
     TRACK_SIZE_MESSAGE,
-    UNMATCHED_TOPIC,
     JoinConfig,
+    channel_push,
+    close_push,
     parse_bindings,
     payload_size,
     refreshed_token,
+    system_push,
+    unmatched_reply,
 )
 from ..phoenix.message import Message, reply, subtopic
 from ..phoenix.serializer import Serializer, excerpt, serializer_for
@@ -179,21 +182,13 @@ class GatewayChannel:
 
     def push(self, event: str, payload: Any) -> Message:
         """A push the channel sends itself: ``[join_ref, null, ...]`` (PROTOCOL.md §1.6)."""
-        return Message(self.topic, event, payload, ref=None, join_ref=self.join_ref)
+        return channel_push(self.topic, self.join_ref, event, payload)
 
     def system(self, extension: str, status: str, text: str) -> Message:
-        return self.push(
-            c.SYSTEM,
-            {
-                "extension": extension,
-                "status": status,
-                "message": text,
-                "channel": subtopic(self.topic),
-            },
-        )
+        return system_push(self.topic, self.join_ref, extension, status, text)
 
     def close_message(self) -> Message:
-        return Message(self.topic, c.PHX_CLOSE, {}, ref=self.join_ref, join_ref=self.join_ref)
+        return close_push(self.topic, self.join_ref)
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,9 +398,7 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]
             )
             channel = self.channels.get(msg.topic)
             if channel is not None:
-                await self.send_message(
-                    Message(channel.topic, c.PHX_ERROR, {}, channel.join_ref, channel.join_ref)
-                )
+                await self.send_message(close_push(channel.topic, channel.join_ref, c.PHX_ERROR))
                 await self._drop(channel, reason="leave")
 
     async def _dispatch(self, msg: Message) -> None:
@@ -441,15 +434,7 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]
         await self.send_message(reply(msg, c.STATUS_ERROR, {"reason": reason}))
 
     async def _unmatched(self, msg: Message) -> None:
-        await self.send_message(
-            Message(
-                msg.topic,
-                c.PHX_REPLY,
-                {"status": c.STATUS_ERROR, "response": {"reason": UNMATCHED_TOPIC}},
-                ref=msg.ref,
-                join_ref=None,
-            )
-        )
+        await self.send_message(unmatched_reply(msg))
 
     # joins -------------------------------------------------------------------------------
 

@@ -16,7 +16,9 @@ from typing import Any, Final
 import orjson
 
 from ..exceptions import BindingError
+from . import constants as c
 from .filters import Binding, binding_id, parse_binding
+from .message import Message, subtopic
 
 __all__ = [
     "CHANNEL_LIMIT_REASON",
@@ -28,10 +30,14 @@ __all__ = [
     "TRACK_SIZE_MESSAGE",
     "UNMATCHED_TOPIC",
     "JoinConfig",
+    "channel_push",
+    "close_push",
     "flexible_bool",
     "parse_bindings",
     "payload_size",
     "refreshed_token",
+    "system_push",
+    "unmatched_reply",
 ]
 
 logger = logging.getLogger(__name__)
@@ -144,3 +150,37 @@ def refreshed_token(payload: Any, current: str | None) -> Any:
     if token is None or token == current or (isinstance(token, str) and token.startswith("sb_")):
         return None
     return token
+
+
+def channel_push(topic: str, join_ref: str | None, event: str, payload: Any) -> Message:
+    """A push a joined channel sends itself: ``[join_ref, null, ...]`` (PROTOCOL.md §1.6)."""
+    return Message(topic, event, payload, ref=None, join_ref=join_ref)
+
+
+def system_push(
+    topic: str, join_ref: str | None, extension: str, status: str, text: str
+) -> Message:
+    """A ``system`` message of a channel (PROTOCOL.md §3.7); ``channel`` is the subtopic."""
+    return channel_push(
+        topic,
+        join_ref,
+        c.SYSTEM,
+        {"extension": extension, "status": status, "message": text, "channel": subtopic(topic)},
+    )
+
+
+def close_push(topic: str, join_ref: str | None, event: str = c.PHX_CLOSE) -> Message:
+    """``phx_close`` / ``phx_error``: the join_ref in both ref slots (PROTOCOL.md §7.2)."""
+    return Message(topic, event, {}, ref=join_ref, join_ref=join_ref)
+
+
+def unmatched_reply(message: Message) -> Message:
+    """The reply to a message on a topic with no live channel: ``unmatched topic``, with the
+    message's ref and no join_ref (PROTOCOL.md §3.1, §7.2)."""
+    return Message(
+        message.topic,
+        c.PHX_REPLY,
+        {"status": c.STATUS_ERROR, "response": {"reason": UNMATCHED_TOPIC}},
+        ref=message.ref,
+        join_ref=None,
+    )
