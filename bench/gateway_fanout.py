@@ -1,4 +1,4 @@
-"""Gateway fan-out: CPU of one daphne process per frame delivered to a browser socket.
+"""Gateway fan-out: CPU of one ASGI server process per frame delivered to a browser socket.
 
 Starts a ``redis-server`` and one daphne process serving ``RealtimeConsumer`` (the gateway
 test settings), opens ``--sockets`` raw V2 websockets (half V1 with ``--mixed``) joined to
@@ -9,6 +9,7 @@ process, so its reading does not count against daphne).
 CPU per delivery = daphne's user+system CPU during the run / (sockets x messages).
 
     python bench/gateway_fanout.py [--sockets 200] [--messages 2000] [--batch 50] [--mixed]
+                                   [--server daphne|uvicorn]
 
 Prints figures only; nothing here asserts a speed.
 """
@@ -45,8 +46,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_daphne(
-    directory: Path, redis_url: str, prefix: str
+def start_server(
+    directory: Path, redis_url: str, prefix: str, server: str
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = dict(os.environ)
@@ -66,10 +67,39 @@ def start_daphne(
         PYTHONPATH=str(ROOT),
     )
     log = (directory / "daphne.log").open("wb")
+    app = "tests.gateway.gateway_asgi:application"
+    if server == "uvicorn":
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ws",
+            "websockets",
+            "--lifespan",
+            "off",
+            "--log-level",
+            "warning",
+            app,
+        ]
+    else:
+        command = [
+            sys.executable,
+            "-c",
+            "from daphne.cli import CommandLineInterface as C; C.entrypoint()",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-v",
+            "0",
+            app,
+        ]
     process = subprocess.Popen(
-        [sys.executable, "-c", "from daphne.cli import CommandLineInterface as C; C.entrypoint()",
-         "-b", "127.0.0.1", "-p", str(port), "-v", "0", "tests.gateway.gateway_asgi:application"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -77,7 +107,7 @@ def start_daphne(
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return process, port
         time.sleep(0.05)
-    raise RuntimeError("daphne did not start")
+    raise RuntimeError(f"{server} did not start")
 
 
 async def run(args: argparse.Namespace, port: int, pid: int, layer: Any) -> None:
@@ -125,9 +155,10 @@ async def run(args: argparse.Namespace, port: int, pid: int, layer: Any) -> None
     for ws in sockets:
         await ws.close()
     print(
-        f"sockets={args.sockets} messages={args.messages} batch={args.batch} mixed={args.mixed}: "
+        f"{args.server} sockets={args.sockets} messages={args.messages} batch={args.batch} "
+        f"mixed={args.mixed}: "
         f"{total} deliveries in {elapsed:.2f} s ({total / elapsed:,.0f}/s); "
-        f"daphne CPU {cpu:.2f} s = {cpu / total * 1e6:.1f} µs per delivery"
+        f"server CPU {cpu:.2f} s = {cpu / total * 1e6:.1f} µs per delivery"
     )
 
 
@@ -137,15 +168,18 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--mixed", action="store_true")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
         directory = Path(tmp)
         redis = RedisServer(directory)
         redis.start()
         prefix = "bench"
-        process, port = start_daphne(directory, redis.url, prefix)
+        process, port = start_server(directory, redis.url, prefix, args.server)
         try:
-            layer = RedisChannelLayer(hosts=[redis.url], prefix=prefix)
+            layer = RedisChannelLayer(
+                hosts=[redis.url], prefix=prefix, channel_capacity={"gateway.*": 10_000}
+            )
             asyncio.run(run(args, port, process.pid, layer))
         finally:
             process.terminate()

@@ -15,6 +15,8 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             "hosts": [os.environ["REDIS_URL"]],
             "prefix": os.environ["CHANNEL_LAYER_PREFIX"],
+            # The gateway hub's one channel per process receives for every socket.
+            "channel_capacity": {"gateway.*": 10_000},
         },
     },
 }
