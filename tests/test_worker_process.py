@@ -26,7 +26,7 @@ def start_worker(server: DevServer, config: dict[str, Any]) -> subprocess.Popen[
         "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
         "SUPABASE_URL": server.http_url,
         "SUPABASE_KEY": server.service_role_key,
-        "REDIS_URL": config["hosts"][0],
+        "REDIS_URL": config["hosts"][0]["address"],
         "CHANNEL_LAYER_PREFIX": config["prefix"],
         "SUPA_REALTIME_TEST_SUBSCRIPTIONS": json.dumps([{"topic": "room1"}]),
         "PYTHONUNBUFFERED": "1",
