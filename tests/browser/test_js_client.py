@@ -40,6 +40,8 @@ from tests.browser.browser_support import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
+DEADLINE_S = 10.0
+
 # -- two users: presence and chat ---------------------------------------------------------
 
 
@@ -328,18 +330,21 @@ async def test_browser_and_official_python_client_exchange_broadcasts(
     try:
         channel = client.channel(TOPIC)
         channel.on_broadcast("message", got.append)
-        await channel.subscribe()
+        async with asyncio.timeout(DEADLINE_S):
+            await channel.subscribe()
         await eventually(lambda: realtime_server.subscribers(TOPIC) == 2)
 
         await js(page, "harness.say('from the browser')")
         await eventually(lambda: len(got) == 1)
         assert got[0]["payload"] == {"from": "browser", "text": "from the browser"}
 
-        await channel.send_broadcast("message", {"from": "python", "text": "from python"})
+        async with asyncio.timeout(DEADLINE_S):
+            await channel.send_broadcast("message", {"from": "python", "text": "from python"})
         await until(page, "document.querySelectorAll('#messages li').length === 1")
         assert await messages(page) == ["pythonfrom python"]
     finally:
-        await client.close()
+        async with asyncio.timeout(DEADLINE_S):
+            await client.close()
 
 
 async def test_disconnect_and_remove_channel(
