@@ -25,7 +25,7 @@ and the socket stays open for other topics.
 
 The consumer has no channel-layer channel of its own: the process's
 :class:`~supa_realtime.gateway.hub.Hub` joins the topic's group once and writes relayed
-frames straight to the sockets (:meth:`RealtimeConsumer.send_frame`).
+frames straight to the sockets (:meth:`RealtimeConsumer.send_event`).
 
 Bad input is answered on that connection only: a frame over ``MAX_FRAME_BYTES`` or one that
 cannot be decoded closes the socket (4009 / 4007) after a ``system`` frame on the
@@ -77,7 +77,7 @@ from ..phoenix.message import Message, reply, subtopic
 from ..phoenix.serializer import Serializer, excerpt, serializer_for
 from ..phoenix.server_presence import generated_key
 from . import policy
-from .hub import GATEWAY_FIELD, Hub
+from .hub import GATEWAY_FIELD, Hub, send_event
 from .ratelimit import FloodGuard, TokenBucket
 from .tokens import TokenClaims, TokenRejection, verify_token
 
@@ -312,13 +312,15 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]
 
     async def send_frame(self, frame: str | bytes) -> bool:
         """Write one encoded frame; ``False`` when the socket is gone."""
+        return await self.send_event(send_event(frame))
+
+    async def send_event(self, event: dict[str, Any]) -> bool:
+        """Write one ``websocket.send`` event (the hub shares one per frame among sockets);
+        ``False`` when the socket is gone."""
         if not self.open:
             return False
         try:
-            if isinstance(frame, str):
-                await self.base_send({"type": "websocket.send", "text": frame})
-            else:
-                await self.base_send({"type": "websocket.send", "bytes": frame})
+            await self.base_send(event)
         except (OSError, RuntimeError, ValueError) as exc:  # the socket is gone
             logger.debug("gateway socket %s: send failed (%s)", self.peer, exc)
             self.open = False

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from ..presence import PresenceStore
     from .consumer import GatewayChannel, RealtimeConsumer
 
-__all__ = ["BRIDGE_CHANNEL", "BRIDGE_TYPE", "GATEWAY_FIELD", "Hub"]
+__all__ = ["BRIDGE_CHANNEL", "BRIDGE_TYPE", "GATEWAY_FIELD", "Hub", "encode", "send_event"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,18 @@ _SERVERS: Final[dict[str, Serializer]] = {
     c.VSN_1: V1Serializer("server"),
     c.VSN_2: V2Serializer("server"),
 }
+
+
+def send_event(frame: str | bytes) -> dict[str, Any]:
+    """The ASGI ``websocket.send`` event that carries ``frame``."""
+    if isinstance(frame, str):
+        return {"type": "websocket.send", "text": frame}
+    return {"type": "websocket.send", "bytes": frame}
+
+
+def _event(vsn: str, message: Message) -> dict[str, Any] | None:
+    frame = encode(vsn, message)
+    return None if frame is None else send_event(frame)
 
 
 def encode(vsn: str, message: Message) -> str | bytes | None:
@@ -293,17 +305,17 @@ class Hub:
     async def _fanout(
         self, wire: Message, members: Iterable[GatewayChannel], exclude: int | None
     ) -> int:
-        frames: dict[str, Any] = {}
+        events_by_vsn: dict[str, Any] = {}
         sent = 0
         for channel in list(members):
             if channel.id == exclude and not channel.config.self_broadcast:
                 continue
             conn = channel.conn
             vsn = conn.vsn
-            frame = frames.get(vsn, _NOT_CARRIED)
-            if frame is _NOT_CARRIED:
-                frame = frames[vsn] = encode(vsn, wire)
-            if frame is not None and await conn.send_frame(frame):
+            event = events_by_vsn.get(vsn, _NOT_CARRIED)
+            if event is _NOT_CARRIED:
+                event = events_by_vsn[vsn] = _event(vsn, wire)
+            if event is not None and await conn.send_event(event):
                 sent += 1
         self.delivered += sent
         return sent
@@ -313,7 +325,7 @@ class Hub:
         if not isinstance(data, dict):
             return 0
         topic = message["topic"]
-        cache: dict[tuple[str, tuple[int, ...]], str | bytes | None] = {}
+        cache: dict[tuple[str, tuple[int, ...]], dict[str, Any] | None] = {}
         sent = 0
         for channel in list(members.values()):
             if not channel.bindings:
@@ -324,11 +336,11 @@ class Hub:
             vsn = channel.conn.vsn
             key = (vsn, tuple(ids))
             if key not in cache:
-                cache[key] = encode(
+                cache[key] = _event(
                     vsn, Message(topic, c.POSTGRES_CHANGES, {"ids": ids, "data": data})
                 )
-            frame = cache[key]
-            if frame is not None and await channel.conn.send_frame(frame):
+            event = cache[key]
+            if event is not None and await channel.conn.send_event(event):
                 sent += 1
         self.delivered += sent
         return sent
