@@ -92,7 +92,7 @@ class _Handler(SimpleHTTPRequestHandler):
                 target = (root / route[len(prefix) :]).resolve()
                 if target.is_relative_to(root.resolve()):
                     return str(target)
-        return str(Path(os.devnull))
+        return ""  # nothing to open: 404
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
