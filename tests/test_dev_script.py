@@ -78,6 +78,10 @@ def _read_until(path: Path, marker: str, process: subprocess.Popen[bytes]) -> st
     pytest.fail(f"./dev demo printed no {marker!r} in time:\n{path.read_text()[-3000:]}")
 
 
+class PageNotReady(Exception):
+    """The page could not evaluate an expression yet (DevTools answered with an error)."""
+
+
 class ChromiumPage:
     """A page in headless Chromium, read through the DevTools protocol."""
 
@@ -143,13 +147,18 @@ class ChromiumPage:
         while True:
             reply = json.loads(self.ws.recv(timeout=BROWSER_TIMEOUT))
             if reply.get("id") == number:
+                if "error" in reply:
+                    raise PageNotReady(reply["error"].get("message", str(reply["error"])))
                 return reply["result"]["result"].get("value")
 
     def wait_for(self, expression: str) -> Any:
         """Poll ``expression`` until it is truthy; return its value."""
         deadline = time.monotonic() + BROWSER_TIMEOUT
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except PageNotReady:  # e.g. no execution context while the page still loads
+                value = None
             if value:
                 return value
             time.sleep(0.05)
@@ -194,9 +203,11 @@ def check_live_page_in_chromium(url: str, database_url: str, tmp_path: Path) -> 
             page.wait_for(f"{ROWS}.some(r => r[0] === '{todo_id}' && r[2] === 'yes')")
             conn.execute("DELETE FROM todos WHERE id = %s", (row[0],))
             page.wait_for(f"!{ROWS}.some(r => r[0] === '{todo_id}')")
-        log = page.evaluate("document.getElementById('log').textContent")
         for kind in ("INSERT", "UPDATE", "DELETE"):
-            assert f"realtime:todos {kind} public.todos" in log
+            page.wait_for(
+                "document.getElementById('log').textContent"
+                f".includes('realtime:todos {kind} public.todos')"
+            )
     finally:
         page.close()
 
