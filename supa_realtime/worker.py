@@ -93,6 +93,7 @@ class WorkerStats:
     receiver_errors: int = 0
     reconnects: int = 0
     gaps: int = 0
+    backpressure_waits: int = 0
 
 
 class Worker:
@@ -440,6 +441,9 @@ class Worker:
         group = self._groups.get(msg.topic)
         if group is None:
             return None
+        # Only channel pushes carry a join_ref; one from an earlier join is stale.
+        if msg.join_ref is not None and not self._client.is_current(msg):
+            return None
         message = events.group_message(msg)
         if message is None:
             return None
@@ -453,6 +457,7 @@ class Worker:
         if hook is not None and hook[0].receivers:
             self._queue_signal(hook[0], hook[1], msg)
         if len(self._pending) >= self._max_pending:
+            self.stats.backpressure_waits += 1
             return self._wait_below_limit()
         return None
 

@@ -271,3 +271,23 @@ async def test_many_frames_arrive_in_order_batched(
 def test_worker_requires_a_layer() -> None:
     with pytest.raises(ValueError, match="channel layer"):
         Worker(url="http://127.0.0.1:1", key="k", subscriptions=(), layer=None)
+
+
+async def test_backpressure_pauses_reading_and_loses_nothing(
+    realtime_server: DevServer, channel_layer: Any
+) -> None:
+    capture = GroupCapture(channel_layer, group_for(TOPIC))
+    await capture.start()
+    worker = make_worker(realtime_server, channel_layer, Subscription(topic="room1"), max_pending=4)
+    n = 300
+    try:
+        async with running(worker):
+            await joined(realtime_server)
+            for i in range(n):
+                await realtime_server.broadcast("room1", "seq", {"i": i})
+            messages = await capture.wait_for(n, timeout=30)
+    finally:
+        await capture.stop()
+    assert [m["payload"]["i"] for m in messages] == list(range(n))
+    assert worker.stats.backpressure_waits > 0
+    assert worker.stats.deliveries_dropped == 0
