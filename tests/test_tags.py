@@ -73,7 +73,9 @@ def test_client_tag_takes_the_request_nonce_and_never_shows_the_server_key(
         '<script src="/static/supa_realtime/supa-realtime-tags.js" nonce="n&quot;&lt;1&gt;">'
         "</script>"
     )
-    assert claims.role == "anon" and claims.sub is None and not claims.topics
+    assert claims.role == "anon"
+    assert claims.sub is None
+    assert not claims.topics
     assert "server-secret-key-xyz" not in html
 
 
