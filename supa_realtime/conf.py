@@ -94,6 +94,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
         "PRESENCE_REFRESH": 5.0,
         "PRESENCE_SWEEP": 5.0,
         "BRIDGE_REFRESH": 10.0,
+        "BRIDGE_LINGER": 30.0,
         "IDLE_TIMEOUT": 60.0,
     },
 }
@@ -230,6 +231,7 @@ class GatewaySettings:
     presence_refresh: float = 5.0
     presence_sweep: float = 5.0
     bridge_refresh: float = 10.0
+    bridge_linger: float = 30.0
     idle_timeout: float = 60.0
 
 
@@ -677,6 +679,7 @@ class Settings:
             presence_refresh=refresh,
             presence_sweep=_positive_number(value["PRESENCE_SWEEP"], "GATEWAY", "PRESENCE_SWEEP"),
             bridge_refresh=_positive_number(value["BRIDGE_REFRESH"], "GATEWAY", "BRIDGE_REFRESH"),
+            bridge_linger=_positive_number(value["BRIDGE_LINGER"], "GATEWAY", "BRIDGE_LINGER"),
             idle_timeout=_positive_number(value["IDLE_TIMEOUT"], "GATEWAY", "IDLE_TIMEOUT"),
         )
 

@@ -39,6 +39,25 @@ Outbound, when the worker is given Redis (``from_settings`` always does):
   ``manage.py realtime_worker --status``) and logs at WARNING any outbox entries trimmed
   before they were sent since the last report.
 
+Presence mirror. With Redis, the Supabase-side presence of every relayed topic that has
+presence (``presence_state`` and ``presence_diff`` frames) is written into the gateway's
+presence store (:meth:`supa_realtime.presence.PresenceStore.replace_upstream` and
+``apply_upstream_diff``), so browsers on Django see clients that talk to Supabase directly.
+The receive path only appends the frame's group message to a bounded queue; one owned task
+(:meth:`Worker._presence_loop`) writes to Redis. Each write sets a TTL
+(``presence_ttl``) that the task refreshes every third of it, so the mirror of a worker
+that died expires. A full queue or a failed write is counted and logged, never fatal.
+
+Dynamic bridging (``bridge=True``). The active worker receives the gateway's interest
+messages on the channel :data:`supa_realtime.gateway.hub.BRIDGE_CHANNEL` (one owned task
+feeds them to another that acts), keeps them in :class:`supa_realtime.bridge.Interest`
+(announcements expire after ``bridge_ttl``), joins a wanted topic upstream with
+``{"self": false, "ack": true}`` and presence, and relays it like a configured subscription.
+The channel is registered among the relay channels, so the outbox sends on it too. A topic
+nobody wants (withdrawn or expired) is left after ``bridge_linger`` seconds. At most
+``max_channels`` channels share the socket (Supabase allows 100): past that a join is
+refused, logged at ERROR and counted in ``stats.bridge_refused``.
+
 A lost lease (not renewed in time) stops the worker with
 :class:`~supa_realtime.exceptions.LeaseLost`; on a clean stop it waits briefly for
 in-flight acks, then releases the lease so a standby takes over at once.
@@ -58,20 +77,24 @@ from typing import Any
 
 from . import events, signals
 from .backoff import Backoff
+from .bridge import Interest
 from .channel import RealtimeChannel
 from .client import RealtimeClient
 from .conf import Subscription
-from .exceptions import JoinError, JoinTimeout, LeaseLost
+from .exceptions import JoinError, JoinTimeout, LeaseLost, NotConnectedError
 from .groups import group_for
 from .layers import GroupSender
 from .lease import Lease
 from .outbox import OutboxKeys, OutboxSender
 from .phoenix import constants as c
 from .phoenix.message import Message
+from .presence import PresenceStore
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Worker", "WorkerStats", "run_until_signalled"]
+
+_PRESENCE_EVENTS: frozenset[str] = frozenset((c.PRESENCE_STATE, c.PRESENCE_DIFF))
 
 _SIGNAL_FOR_EVENT: dict[str, tuple[Any, Callable[[Message], Any]]] = {
     c.BROADCAST: (signals.broadcast_received, events.BroadcastReceived.from_message),
@@ -94,6 +117,13 @@ class WorkerStats:
     reconnects: int = 0
     gaps: int = 0
     backpressure_waits: int = 0
+    presence_writes: int = 0
+    presence_errors: int = 0
+    presence_dropped: int = 0
+    bridge_joins: int = 0
+    bridge_leaves: int = 0
+    bridge_refused: int = 0
+    bridge_errors: int = 0
 
 
 class Worker:
@@ -117,6 +147,13 @@ class Worker:
         status_interval: seconds between status updates.
         max_in_flight: outbox sends waiting for their ack at most.
         linger: seconds an outbox-only channel stays joined after its last send.
+        presence_ttl: seconds the presence mirror lives in Redis unless refreshed.
+        max_presence_backlog: presence frames queued for Redis before new ones are dropped
+            (counted and logged).
+        bridge: receive the gateway's interest messages and join topics on demand.
+        bridge_ttl: seconds an interest announcement lasts unless repeated.
+        bridge_linger: seconds a bridged topic stays joined once nobody wants it.
+        max_channels: channels joined on the socket at most (Supabase allows 100).
     """
 
     def __init__(
@@ -138,11 +175,18 @@ class Worker:
         status_interval: float = 2.0,
         max_in_flight: int = 1000,
         linger: float = 30.0,
+        presence_ttl: float = 30.0,
+        max_presence_backlog: int = 10_000,
+        bridge: bool = False,
+        bridge_ttl: float = 30.0,
+        bridge_linger: float = 30.0,
+        max_channels: int = c.MAX_CHANNELS_PER_CLIENT,
     ) -> None:
         if layer is None:
             raise ValueError("the worker needs a channel layer (CHANNEL_LAYERS is not set)")
         self.subscriptions = tuple(subscriptions)
         self.stats = WorkerStats()
+        self._layer = layer
         self._sender = GroupSender(layer)
         self._by_topic = {s.full_topic: s for s in self.subscriptions}
         self._groups = {topic: group_for(topic) for topic in self._by_topic}
@@ -187,6 +231,19 @@ class Worker:
             )
         self._dropped_seen: int | None = None
         self.last_error = ""
+        self.presence: PresenceStore | None = None
+        self._presence_ttl = presence_ttl
+        self._presence_queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(
+            max_presence_backlog
+        )
+        if redis is not None:
+            self.presence = PresenceStore(redis, None, prefix=self.keys.prefix)
+        self._bridge = bridge
+        self.interest = Interest(ttl=bridge_ttl, linger=bridge_linger)
+        self._bridged: dict[str, RealtimeChannel] = {}
+        self._refused: set[str] = set()
+        self._max_channels = max_channels
+        self._bridge_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(10_000)
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> Worker:
@@ -211,6 +268,7 @@ class Worker:
         reconnect = realtime_settings.RECONNECT
         broadcast = realtime_settings.BROADCAST
         worker = realtime_settings.WORKER
+        gateway = realtime_settings.GATEWAY
         kwargs: dict[str, Any] = {
             "subscriptions": realtime_settings.SUBSCRIPTIONS,
             "layer": get_channel_layer(realtime_settings.CHANNEL_LAYER),
@@ -227,6 +285,9 @@ class Worker:
             "status_interval": worker.status_interval,
             "max_in_flight": broadcast.max_in_flight,
             "linger": broadcast.linger,
+            "bridge": bool(gateway.bridge),
+            "bridge_ttl": 3 * gateway.bridge_refresh,
+            "bridge_linger": gateway.bridge_linger,
         }
         if "redis" not in overrides:
             import redis.asyncio
@@ -271,12 +332,26 @@ class Worker:
                 outbound.append(
                     asyncio.create_task(self.outbox.run(), name="supa_realtime.worker.outbox")
                 )
+            if self.presence is not None:
+                outbound.append(
+                    asyncio.create_task(self._presence_loop(), name="supa_realtime.worker.presence")
+                )
+            if self._bridge:
+                outbound.append(
+                    asyncio.create_task(
+                        self._bridge_receive(), name="supa_realtime.worker.bridge.receive"
+                    )
+                )
+                outbound.append(
+                    asyncio.create_task(self._bridge_loop(), name="supa_realtime.worker.bridge")
+                )
             self.ready.set()
             await self._until_stopped(stop, outbound)
         finally:
             self._stopping = True
             await self._stop_outbound(outbound)
             await self._shutdown(tasks)
+            await self._clear_presence_mirror()
             if self.lease is not None:
                 await self.lease.release()
                 await self._publish_status(connected=False)
@@ -453,6 +528,8 @@ class Worker:
                 return None
         self._pending.append((group, message))
         self._wake.set()
+        if self.presence is not None and msg.event in _PRESENCE_EVENTS:
+            self._queue_presence(msg.topic, message)
         hook = _SIGNAL_FOR_EVENT.get(msg.event)
         if hook is not None and hook[0].receivers:
             self._queue_signal(hook[0], hook[1], msg)
@@ -477,6 +554,189 @@ class Worker:
                     self.stats.signals_dropped,
                     self._signal_queue.maxsize,
                 )
+
+    def _queue_presence(self, topic: str, message: dict[str, Any]) -> None:
+        try:
+            self._presence_queue.put_nowait((topic, message))
+        except asyncio.QueueFull:
+            self.stats.presence_dropped += 1
+            n = self.stats.presence_dropped
+            if n in (1, 10, 100) or n % 1000 == 0:
+                logger.warning(
+                    "presence mirror: Redis is too slow, %d presence frames dropped so far "
+                    "(backlog %d)",
+                    n,
+                    self._presence_queue.maxsize,
+                )
+
+    # -- presence mirror -------------------------------------------------------------------
+
+    async def _presence_loop(self) -> None:
+        """Write the Supabase-side presence the relay observes into the presence store."""
+        store = self.presence
+        assert store is not None
+        queue = self._presence_queue
+        ttl = self._presence_ttl
+        mirrored: set[str] = set()
+        next_refresh = time.monotonic() + ttl / 3
+        while True:
+            try:
+                topic, message = await asyncio.wait_for(
+                    queue.get(), max(0.0, next_refresh - time.monotonic())
+                )
+            except TimeoutError:
+                next_refresh = time.monotonic() + ttl / 3
+                await self._refresh_presence_mirror(mirrored)
+                continue
+            try:
+                if message["type"] == events.PRESENCE_STATE:
+                    await store.replace_upstream(topic, message["state"], ttl=ttl)
+                else:
+                    await store.apply_upstream_diff(
+                        topic, message["joins"], message["leaves"], ttl=ttl
+                    )
+            except Exception as exc:  # noqa: BLE001 - the relay must go on; logged and counted
+                self.stats.presence_errors += 1
+                logger.error(
+                    "presence mirror of %s not written (%s); %d failures so far",
+                    topic,
+                    exc,
+                    self.stats.presence_errors,
+                )
+                continue
+            mirrored.add(topic)
+            self.stats.presence_writes += 1
+
+    async def _refresh_presence_mirror(self, topics: set[str]) -> None:
+        store = self.presence
+        if store is None or not topics:
+            return
+        try:
+            async with store.redis.pipeline(transaction=False) as pipe:
+                for topic in topics:
+                    pipe.pexpire(store.keys.upstream(topic), int(self._presence_ttl * 1000))
+                await pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - retried at the next refresh
+            self.stats.presence_errors += 1
+            logger.error("presence mirror TTL not refreshed (%s)", exc)
+
+    async def _clear_presence_mirror(self) -> None:
+        """On a clean stop, remove the mirror (the next active worker writes its own)."""
+        store = self.presence
+        if store is None:
+            return
+        keys = [store.keys.upstream(t) for t in self._groups]
+        if not keys:
+            return
+        try:
+            await store.redis.delete(*keys)
+        except Exception as exc:  # noqa: BLE001 - it expires anyway
+            logger.warning("presence mirror not removed on stop (%s); it expires", exc)
+
+    # -- dynamic bridging ------------------------------------------------------------------
+
+    async def _bridge_receive(self) -> None:
+        """Receive the gateway's interest messages and hand them to :meth:`_bridge_loop`."""
+        from .gateway.hub import BRIDGE_CHANNEL, BRIDGE_TYPE
+
+        while True:
+            try:
+                message = await self._layer.receive(BRIDGE_CHANNEL)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis restarting: retry, never stop
+                self.stats.bridge_errors += 1
+                logger.error("bridge: receiving interest failed (%s); retrying in 1 s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            if not isinstance(message, dict) or message.get("type") != BRIDGE_TYPE:
+                logger.warning("bridge: ignoring an unexpected message %r", message)
+                continue
+            try:
+                self._bridge_queue.put_nowait(message)
+            except asyncio.QueueFull:
+                self.stats.bridge_errors += 1
+                logger.error("bridge: interest backlog full; %r dropped", message.get("topic"))
+
+    async def _bridge_loop(self) -> None:
+        """Join wanted topics, leave unwanted ones after the linger."""
+        interest = self.interest
+        tick = max(0.05, min(interest.linger, interest.ttl) / 4)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                message = await asyncio.wait_for(self._bridge_queue.get(), tick)
+                topic = Subscription(topic=str(message["topic"])).full_topic
+                if topic in self._by_topic and topic not in self._bridged:
+                    continue  # a configured subscription: always relayed
+                wanted = message.get("interest") is True
+                interest.update(topic, str(message.get("process")), wanted, time.monotonic())
+                if wanted and topic not in self._bridged:
+                    await self._bridge_join(topic)
+                elif not wanted and not interest.interested(topic, time.monotonic()):
+                    self._refused.discard(topic)
+            for topic in interest.due(list(self._bridged), time.monotonic()):
+                await self._bridge_leave(topic)
+
+    async def _bridge_join(self, topic: str) -> None:
+        joined = len(self._client.get_channels())
+        if joined >= self._max_channels:
+            self.stats.bridge_refused += 1
+            if topic not in self._refused:
+                self._refused.add(topic)
+                logger.error(
+                    "bridge: not joining %s: the upstream socket already has %d channels, the "
+                    "limit is %d (Supabase allows %d per connection); %d refused so far",
+                    topic,
+                    joined,
+                    self._max_channels,
+                    c.MAX_CHANNELS_PER_CLIENT,
+                    self.stats.bridge_refused,
+                )
+            return
+        self._refused.discard(topic)
+        if self.outbox is not None:
+            # An outbox channel of this topic becomes the relay channel (one join per topic).
+            self.outbox._on_demand.pop(topic, None)
+        channel = self._client.channel(
+            topic, broadcast={"self": False, "ack": True}, presence={"enabled": True}
+        )
+        sub = Subscription(topic=topic, presence=True)
+        self._by_topic[topic] = sub
+        self._groups[topic] = group_for(topic)
+        self._bridged[topic] = channel
+        self._relay_channels[topic] = (channel, False)
+        try:
+            await channel.subscribe()
+        except (JoinError, JoinTimeout, NotConnectedError) as exc:
+            self.stats.bridge_errors += 1
+            logger.error(
+                "bridge: joining %s failed (%s); retrying on the next interest", topic, exc
+            )
+            await self._bridge_leave(topic, log=False)
+            return
+        self.stats.bridge_joins += 1
+        logger.info("bridge: joined %s on demand, relaying to group %s", topic, group_for(topic))
+
+    async def _bridge_leave(self, topic: str, *, log: bool = True) -> None:
+        channel = self._bridged.pop(topic, None)
+        self._by_topic.pop(topic, None)
+        self._groups.pop(topic, None)
+        self._relay_channels.pop(topic, None)
+        self.interest.forget(topic)
+        if channel is None:
+            return
+        try:
+            await self._client.remove_channel(channel)
+        except NotConnectedError as exc:
+            logger.debug("bridge: leaving %s: %s", topic, exc)
+        if self.presence is not None:
+            try:
+                await self.presence.replace_upstream(topic, {})
+            except Exception as exc:  # noqa: BLE001 - it expires anyway
+                logger.warning("presence mirror of %s not removed (%s); it expires", topic, exc)
+        if log:
+            self.stats.bridge_leaves += 1
+            logger.info("bridge: left %s (no local interest)", topic)
 
     # -- sending ---------------------------------------------------------------------------
 
