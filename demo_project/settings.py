@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "channels",
     "supa_realtime",
     "demo_project.live",
+    "demo_project.chat",
 ]
 
 MIDDLEWARE = [
@@ -112,7 +113,19 @@ SUPA_REALTIME: dict[str, Any] = {
         },
     ],
     "DEVSERVER": {"PUBLICATION": "supabase_realtime"},
+    # The browser gateway at /realtime/v1/websocket: signed-in users chat on chat:*.
+    "GATEWAY": {
+        "TOPICS": {
+            "chat:*": {
+                "join": "authenticated",
+                "broadcast": "authenticated",
+                "presence": "authenticated",
+            },
+        },
+    },
 }
+
+LOGIN_URL = "chat-join"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"

@@ -13,7 +13,7 @@
  *   matching table change as "realtime:postgres_changes" ({topic, event, change}).
  *
  * Page scripts that run before the document is loaded may call
- * SupaRealtime.tags.channel(topic) to add their own listeners; after the join,
+ * SupaRealtimeTags.channel(topic) to add their own listeners; after the join,
  * channel.track(meta) / channel.send(...) work as documented for the client.
  * Status changes are dispatched on document as "realtime:status" ({topic, status}).
  */
@@ -117,7 +117,7 @@
     for (const [topic, entry] of channels) subscribe(topic, entry);
   }
 
-  root.tags = {client, channel};
+  globalThis.SupaRealtimeTags = Object.freeze({client, channel});
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start, {once: true});
   } else {

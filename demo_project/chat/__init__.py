@@ -1,0 +1,1 @@
+"""The demo chat room: broadcast messages, who is online, who is typing."""
