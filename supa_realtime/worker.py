@@ -663,19 +663,29 @@ class Worker:
         interest = self.interest
         tick = max(0.05, min(interest.linger, interest.ttl) / 4)
         while True:
+            message: dict[str, Any] | None = None
             with contextlib.suppress(TimeoutError):
                 message = await asyncio.wait_for(self._bridge_queue.get(), tick)
-                topic = Subscription(topic=str(message["topic"])).full_topic
-                if topic in self._by_topic and topic not in self._bridged:
-                    continue  # a configured subscription: always relayed
-                wanted = message.get("interest") is True
-                interest.update(topic, str(message.get("process")), wanted, time.monotonic())
-                if wanted and topic not in self._bridged:
-                    await self._bridge_join(topic)
-                elif not wanted and not interest.interested(topic, time.monotonic()):
-                    self._refused.discard(topic)
-            for topic in interest.due(list(self._bridged), time.monotonic()):
-                await self._bridge_leave(topic)
+            try:
+                if message is not None:
+                    await self._bridge_update(message)
+                for topic in interest.due(list(self._bridged), time.monotonic()):
+                    await self._bridge_leave(topic)
+            except Exception:  # one bad step must not end bridging
+                self.stats.bridge_errors += 1
+                logger.exception("bridge: handling %r failed; bridging goes on", message)
+
+    async def _bridge_update(self, message: dict[str, Any]) -> None:
+        interest = self.interest
+        topic = Subscription(topic=str(message["topic"])).full_topic
+        if topic in self._by_topic and topic not in self._bridged:
+            return  # a configured subscription: always relayed
+        wanted = message.get("interest") is True
+        interest.update(topic, str(message.get("process")), wanted, time.monotonic())
+        if wanted and topic not in self._bridged:
+            await self._bridge_join(topic)
+        elif not wanted and not interest.interested(topic, time.monotonic()):
+            self._refused.discard(topic)
 
     async def _bridge_join(self, topic: str) -> None:
         joined = len(self._client.get_channels())
@@ -706,7 +716,8 @@ class Worker:
         self._bridged[topic] = channel
         self._relay_channels[topic] = (channel, False)
         try:
-            await channel.subscribe()
+            if not channel.is_joined:
+                await channel.subscribe()
         except (JoinError, JoinTimeout, NotConnectedError) as exc:
             self.stats.bridge_errors += 1
             logger.error(

@@ -17,6 +17,7 @@ from supa_realtime.conf import Subscription
 from supa_realtime.devserver import DevServer
 from supa_realtime.gateway.hub import BRIDGE_CHANNEL, BRIDGE_TYPE
 from supa_realtime.groups import group_for
+from supa_realtime.outbox import APPEND_LUA, OutboxKeys, append_args
 from supa_realtime.testing import GroupCapture
 from supa_realtime.testing.devserver import eventually
 from supa_realtime.worker import Worker
@@ -140,3 +141,33 @@ async def test_channel_limit_refuses_with_an_error(
     assert len(refusals) == 1  # said once per topic, counted every time
     assert "the limit is 1" in refusals[0].message
     assert realtime_server.subscribers(TOPIC) == 0
+
+
+async def test_outbox_channel_of_the_topic_is_adopted_not_joined_twice(
+    realtime_server: DevServer, channel_layer: Any, aredis: Any, redis_prefix: str
+) -> None:
+    keys = OutboxKeys(redis_prefix)
+    worker = make_worker(
+        realtime_server, channel_layer, redis=aredis, keys=keys, lease_ttl=2.0, bridge_linger=0.1
+    )
+    capture = GroupCapture(channel_layer, group_for(TOPIC))
+    await capture.start()
+    try:
+        async with running(worker):
+            args = append_args(
+                TOPIC, "note", b'{"n": 1}', False, retention_seconds=60, retention_messages=100
+            )
+            await aredis.eval(APPEND_LUA, 2, keys.stream, keys.dropped, *args)
+            assert worker.outbox is not None
+            await eventually(lambda: worker.outbox is not None and worker.outbox.stats.sent == 1)
+            assert realtime_server.subscribers(TOPIC) == 1  # the outbox's channel
+            await announce(channel_layer, True)
+            await eventually(lambda: worker.stats.bridge_joins == 1)
+            assert realtime_server.subscribers(TOPIC) == 1
+            await realtime_server.broadcast("lobby", "chat", {"n": 2})
+            [message] = await capture.wait_for(1)
+            assert (message["event"], message["payload"]) == ("chat", {"n": 2})
+            await announce(channel_layer, False)
+            await eventually(lambda: realtime_server.subscribers(TOPIC) == 0)
+    finally:
+        await capture.stop()
