@@ -20,8 +20,6 @@ from supa_realtime.phoenix.serializer import (
 )
 from supa_realtime.testing.devserver import RawClient, eventually
 
-pytestmark = pytest.mark.asyncio
-
 TOPIC = "realtime:room1"
 
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import pytest
 from realtime import AsyncRealtimeClient
 
 from supa_realtime.devserver import DevServer
 from supa_realtime.phoenix.filters import binding_id
 from supa_realtime.phoenix.message import Message
 from supa_realtime.testing.devserver import RawClient, eventually
-
-pytestmark = pytest.mark.asyncio
 
 TOPIC = "realtime:room1"
 COLUMNS = [{"name": "id", "type": "int8"}, {"name": "title", "type": "text"}]

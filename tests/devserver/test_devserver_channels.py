@@ -12,8 +12,6 @@ from supa_realtime.devserver import DevServer, Limits
 from supa_realtime.phoenix.message import Message
 from supa_realtime.testing.devserver import RawClient
 
-pytestmark = pytest.mark.asyncio
-
 TOPIC = "realtime:room1"
 
 

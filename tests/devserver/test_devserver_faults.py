@@ -15,8 +15,6 @@ from supa_realtime.devserver import DevServer
 from supa_realtime.phoenix.message import Message
 from supa_realtime.testing.devserver import RawClient, eventually
 
-pytestmark = pytest.mark.asyncio
-
 TOPIC = "realtime:room1"
 
 

@@ -18,8 +18,6 @@ from supa_realtime.phoenix.message import Message
 from supa_realtime.phoenix.serializer import encode_user_broadcast
 from supa_realtime.testing.devserver import RawClient, eventually
 
-pytestmark = pytest.mark.asyncio
-
 
 async def refusal(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, str]:
     with pytest.raises(InvalidStatus) as info:

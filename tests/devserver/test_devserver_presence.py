@@ -14,8 +14,6 @@ from supa_realtime.devserver.presence import PresenceRegistry, new_phx_ref
 from supa_realtime.phoenix.message import Message
 from supa_realtime.testing.devserver import RawClient, eventually
 
-pytestmark = pytest.mark.asyncio
-
 TOPIC = "realtime:room1"
 PHX_REF = re.compile(r"[A-Za-z0-9_-]{16}")
 

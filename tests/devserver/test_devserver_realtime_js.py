@@ -23,8 +23,6 @@ from supa_realtime.devserver import DevServer
 from supa_realtime.phoenix.serializer import encode_user_broadcast
 from supa_realtime.testing.devserver import RawClient, eventually
 
-pytestmark = pytest.mark.asyncio
-
 JS_DIR = Path(__file__).resolve().parent / "js"
 TOPIC = "realtime:room1"
 

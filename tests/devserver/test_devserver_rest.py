@@ -12,8 +12,6 @@ from realtime import AsyncRealtimeClient
 from supa_realtime.devserver import DevServer, Limits
 from supa_realtime.testing.devserver import RawClient
 
-pytestmark = pytest.mark.asyncio
-
 TOPIC = "realtime:room1"
 
 

@@ -15,8 +15,6 @@ import websockets
 
 from supa_realtime.testing.postgres import postgres_dsn, postgres_server
 
-pytestmark = pytest.mark.asyncio
-
 __all__ = ["postgres_dsn", "postgres_server"]  # fixtures used here
 
 ROOT = Path(__file__).resolve().parents[2]
