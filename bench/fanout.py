@@ -23,10 +23,10 @@ Figures, per server and N:
   are also counted by the hub and signalled to the socket as a ``system`` message, which the
   clients count as *signalled*.
 
-The websocket clients run in this process (not in the server's), on loopback.
+The websocket clients run in ``--client-processes`` processes (2 by default), on loopback.
 
     python bench/fanout.py [--sizes 100 1000] [--messages 1000] [--messages-1000 100]
-                           [--batch 50] [--probes 20]
+                           [--batch 50] [--probes 20] [--client-processes 2]
 
 Prints figures and the targets next to them; nothing here asserts a speed.
 """
@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -43,6 +44,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +63,8 @@ from supa_realtime.testing.redis import RedisServer, free_port  # noqa: E402
 PREFIX = "bench"
 PLAIN_GROUP = "bench"
 TARGETS = {"speedup": 4.0, "cpu_us": 60.0, "all_100_ms": 8.0}
-CONNECT_CONCURRENCY = 50
+# Per client process; plain Channels runs out of Redis connections with many more at once.
+CONNECT_CONCURRENCY = 20
 
 
 def start_plain(directory: Path, redis_url: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -153,6 +156,86 @@ async def open_clients(url: str, n: int, join: bool) -> Clients:
     return clients
 
 
+def _client_process(conn: Connection, url: str, n: int, join: bool) -> None:
+    """One client process: ``n`` sockets; answers ``("wait", expected, quiet)`` with
+    ``(frames, last arrival, system messages)`` and ``("close",)`` by closing."""
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        clients = await open_clients(url, n, join)
+        conn.send("ready")
+        try:
+            while True:
+                command = await loop.run_in_executor(None, conn.recv)
+                if command[0] == "close":
+                    break
+                await clients.wait_total(command[1], command[2])
+                conn.send((clients.total(), clients.last, sum(clients.system)))
+        finally:
+            await clients.close()
+            conn.send("closed")
+
+    asyncio.run(serve())
+
+
+class ClientPool:
+    """N sockets spread over a few processes, so that reading them is not one core's work.
+    Arrival times are ``time.perf_counter()`` (CLOCK_MONOTONIC: one clock for every
+    process)."""
+
+    def __init__(self, url: str, n: int, join: bool, processes: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        sizes = [n // processes + (1 if i < n % processes else 0) for i in range(processes)]
+        self.sizes = [size for size in sizes if size]
+        self.pipes: list[Connection] = []
+        self.procs: list[Any] = []
+        for size in self.sizes:
+            mine, theirs = context.Pipe()
+            proc = context.Process(target=_client_process, args=(theirs, url, size, join))
+            proc.start()
+            self.pipes.append(mine)
+            self.procs.append(proc)
+        self.counts = [0] * len(self.sizes)
+        self.last = 0.0
+        self.system = 0
+
+    async def _ask(self, pipe: Connection, command: tuple[Any, ...]) -> Any:
+        loop = asyncio.get_running_loop()
+        pipe.send(command)
+        return await loop.run_in_executor(None, pipe.recv)
+
+    async def ready(self) -> None:
+        loop = asyncio.get_running_loop()
+        for pipe in self.pipes:
+            answer = await asyncio.wait_for(loop.run_in_executor(None, pipe.recv), 120)
+            if answer != "ready":
+                raise RuntimeError(f"client process said {answer!r}")
+
+    def total(self) -> int:
+        return sum(self.counts)
+
+    async def wait_each(self, frames_per_socket: int, quiet: float) -> None:
+        """Until every socket has ``frames_per_socket`` more frames (or all went quiet)."""
+        targets = [
+            count + size * frames_per_socket
+            for count, size in zip(self.counts, self.sizes, strict=True)
+        ]
+        answers = await asyncio.gather(
+            *(
+                self._ask(pipe, ("wait", target, quiet))
+                for pipe, target in zip(self.pipes, targets, strict=True)
+            )
+        )
+        self.counts = [answer[0] for answer in answers]
+        self.last = max(answer[1] for answer in answers)
+        self.system = sum(answer[2] for answer in answers)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(self._ask(pipe, ("close",)) for pipe in self.pipes))
+        for proc in self.procs:
+            await asyncio.get_running_loop().run_in_executor(None, proc.join, 30)
+
+
 class Sender:
     """Sends events the way each server expects them."""
 
@@ -205,17 +288,17 @@ async def measure(
     capacity = {"gateway.*": 10_000} if gateway else {}
     layer = RedisChannelLayer(hosts=[args.redis_url], prefix=PREFIX, channel_capacity=capacity)
     sender = Sender(layer, gateway, args.batch)
-    clients = await open_clients(url, n, join=gateway)
+    clients = ClientPool(url, n, gateway, args.client_processes)
     try:
-        # warm-up: one event reaches everyone (group membership is in place)
+        await clients.ready()
+        # warm-up: one event reaches everyone (group memberships are in place)
         await sender.burst(1)
-        await clients.wait_total(n, args.quiet)
+        await clients.wait_each(1, args.quiet)
         base = clients.total()
 
         cpu0, t0 = cpu_seconds(pid), time.perf_counter()
         await sender.burst(messages)
-        expected = base + n * messages
-        await clients.wait_total(expected, args.quiet)
+        await clients.wait_each(messages, args.quiet)
         elapsed = (clients.last if clients.last > t0 else time.perf_counter()) - t0
         cpu = cpu_seconds(pid) - cpu0
         delivered = clients.total() - base
@@ -226,7 +309,7 @@ async def measure(
             before = clients.total()
             start = time.perf_counter()
             await sender.burst(1)
-            await clients.wait_total(before + n, args.quiet)
+            await clients.wait_each(1, args.quiet)
             if clients.total() - before < n:
                 lost += n - (clients.total() - before)
                 continue
@@ -240,7 +323,7 @@ async def measure(
             all_ms_median=statistics.median(latencies) if latencies else float("nan"),
             all_ms_worst=max(latencies) if latencies else float("nan"),
             lost=lost,
-            signalled=sum(clients.system),
+            signalled=clients.system,
         )
     finally:
         await clients.close()
@@ -281,6 +364,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--probes", type=int, default=20)
     parser.add_argument("--quiet", type=float, default=3.0)
+    parser.add_argument("--client-processes", type=int, default=2, dest="client_processes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
         directory = Path(tmp)
@@ -314,6 +398,10 @@ def main() -> None:
                 )
                 show(base)
                 verdict(ours, base)
+        except BaseException:
+            for log in sorted(directory.glob("*.log")):
+                print(f"--- {log.name} ---\n{log.read_text(errors='replace')[-2000:]}")
+            raise
         finally:
             for process in servers:
                 process.terminate()
