@@ -118,6 +118,7 @@ class WorkerStats:
     gaps: int = 0
     backpressure_waits: int = 0
     presence_writes: int = 0
+    presence_refreshes: int = 0
     presence_errors: int = 0
     presence_dropped: int = 0
     bridge_joins: int = 0
@@ -147,7 +148,8 @@ class Worker:
         status_interval: seconds between status updates.
         max_in_flight: outbox sends waiting for their ack at most.
         linger: seconds an outbox-only channel stays joined after its last send.
-        presence_ttl: seconds the presence mirror lives in Redis unless refreshed.
+        presence_ttl: seconds the presence mirror lives in Redis unless refreshed (it is
+            refreshed every third of that); ``from_settings`` uses ``GATEWAY["PRESENCE_TTL"]``.
         max_presence_backlog: presence frames queued for Redis before new ones are dropped
             (counted and logged).
         bridge: receive the gateway's interest messages and join topics on demand.
@@ -288,6 +290,8 @@ class Worker:
             "bridge": bool(gateway.bridge),
             "bridge_ttl": 3 * gateway.bridge_refresh,
             "bridge_linger": gateway.bridge_linger,
+            # The mirror of a dead worker goes within the bound of a dead ASGI process's.
+            "presence_ttl": gateway.presence_ttl,
         }
         if "redis" not in overrides:
             import redis.asyncio
@@ -616,6 +620,7 @@ class Worker:
                 for topic in topics:
                     pipe.pexpire(store.keys.upstream(topic), int(self._presence_ttl * 1000))
                 await pipe.execute()
+            self.stats.presence_refreshes += 1
         except Exception as exc:  # noqa: BLE001 - retried at the next refresh
             self.stats.presence_errors += 1
             logger.error("presence mirror TTL not refreshed (%s)", exc)
