@@ -1,8 +1,10 @@
-"""The demo chat room in headless Chromium: two users on the demo site served by daphne.
+"""The demo in headless Chromium: the chat room and the live table, served by daphne.
 
-The demo runs with its own settings (``demo_project.settings``) on a fresh SQLite file and
-the session's Redis; users join through the guest form, so each browser context is one
-signed-in user whose websocket is authenticated by its session.
+The demo runs with its own settings (``demo_project.settings``) and the session's Redis. The
+chat test uses a fresh SQLite file; users join through the guest form, so each browser
+context is one signed-in user whose websocket is authenticated by its session. The live-table
+test runs the demo's whole pipeline as ``./dev demo`` does: a real PostgreSQL, the local
+Realtime server reading its WAL, the worker and daphne, each a process of its own.
 """
 
 from __future__ import annotations
@@ -17,17 +19,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import pytest_asyncio
 from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+from psycopg.conninfo import conninfo_to_dict
 
 from supa_realtime.testing import free_port
 from supa_realtime.testing.browser import ARTIFACTS_DIR, screenshot
+from supa_realtime.testing.postgres import postgres_dsn, postgres_server
 from supa_realtime.testing.redis import redis_server
 from tests.browser.browser_support import PageFactory
 
-__all__ = ["redis_server"]
+__all__ = ["postgres_dsn", "postgres_server", "redis_server"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -36,6 +41,7 @@ START_TIMEOUT = 30.0
 WAIT_MS = 8000
 MEMBERS = ".realtime-presence li"
 APP = "demo_project.asgi:application"
+ADMIN_PASSWORD = "demo-test-password"
 
 
 def _listening(port: int) -> bool:
@@ -44,54 +50,135 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _spawn_daphne(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def _spawn(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), APP],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+            command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )  # fmt: skip
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def demo_site(redis_server: str, tmp_path: Path) -> AsyncIterator[str]:
-    """The demo on daphne (a subprocess) with a migrated SQLite database; its base URL."""
+def demo_env(redis_url: str, directory: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
         DJANGO_SETTINGS_MODULE="demo_project.settings",
-        SUPA_REALTIME_DEMO_DIR=str(tmp_path),
-        REDIS_URL=redis_server,
+        SUPA_REALTIME_DEMO_DIR=str(directory),
+        REDIS_URL=redis_url,
         SUPABASE_URL="http://127.0.0.1:9",
         SUPABASE_KEY="tests-only-placeholder-key",
         DJANGO_DEBUG="1",
+        PYTHONUNBUFFERED="1",
     )
+    env.update(extra)
+    return env
+
+
+async def manage(env: dict[str, str], *args: str) -> None:
     await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        [sys.executable, "manage.py", *args],
         env=env,
         cwd=ROOT,
         check=True,
         timeout=120,
     )
-    port = free_port()
-    log_path = tmp_path / "daphne.log"
-    process = await asyncio.to_thread(_spawn_daphne, port, env, log_path)
-    try:
+
+
+class Processes:
+    """Processes of one test, started in order and stopped in reverse order."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    async def start(self, name: str, command: list[str], env: dict[str, str], port: int) -> None:
+        log_path = self.directory / f"{name}.log"
+        process = await asyncio.to_thread(_spawn, command, env, log_path)
+        self.running.append(process)
         deadline = time.monotonic() + START_TIMEOUT
         while not _listening(port):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"daphne did not start:\n{log_path.read_text()[-3000:]}")
+                raise RuntimeError(f"{name} did not start:\n{log_path.read_text()[-3000:]}")
             await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        for process in reversed(self.running):
+            process.terminate()
+            try:
+                await asyncio.to_thread(process.wait, 10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                await asyncio.to_thread(process.wait, 10)
+
+
+async def wait_for_line(process: subprocess.Popen[bytes], log_path: Path, text: str) -> None:
+    """Until ``text`` is in the process's log (deadline ``START_TIMEOUT``)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while text not in (log := await asyncio.to_thread(log_path.read_text, errors="replace")):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"no {text!r} in time:\n{log[-3000:]}")
+        await asyncio.sleep(0.05)
+
+
+def daphne(port: int) -> list[str]:
+    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), APP]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def demo_site(redis_server: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The demo on daphne (a subprocess) with a migrated SQLite database; its base URL."""
+    env = demo_env(redis_server, tmp_path)
+    await manage(env, "migrate", "--noinput", "-v", "0")
+    processes = Processes(tmp_path)
+    port = free_port()
+    try:
+        await processes.start("daphne", daphne(port), env, port)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            await asyncio.to_thread(process.wait, 10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            await asyncio.to_thread(process.wait, 10)
+        await processes.stop()
+
+
+def database_url(dsn: str) -> str:
+    params = conninfo_to_dict(dsn)
+    return f"postgres://{params['user']}@{params['host']}:{params['port']}/{params['dbname']}"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def demo_pipeline(redis_server: str, postgres_dsn: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The demo as ``./dev demo`` runs it, on a fresh PostgreSQL database; its base URL."""
+    secret = "tests-only-jwt-secret-" + "x" * 32
+    now = int(time.time())
+    key = jwt.encode(
+        {"role": "service_role", "iat": now, "exp": now + 3600}, secret, algorithm="HS256"
+    )
+    realtime_port, web_port = free_port(), free_port()
+    env = demo_env(
+        redis_server,
+        tmp_path,
+        DATABASE_URL=database_url(postgres_dsn),
+        SUPABASE_URL=f"http://127.0.0.1:{realtime_port}",
+        SUPABASE_KEY=key,
+        SUPABASE_JWT_SECRET=secret,
+    )
+    await manage(env, "migrate", "--noinput", "-v", "0")
+    await manage({**env, "DEMO_ADMIN_PASSWORD": ADMIN_PASSWORD}, "demo_superuser", "-v", "0")
+    processes = Processes(tmp_path)
+    manage_py = [sys.executable, "manage.py"]
+    try:
+        await processes.start(
+            "realtime_devserver",
+            [*manage_py, "realtime_devserver", "--host", "127.0.0.1", "--port", str(realtime_port)],
+            env,
+            realtime_port,
+        )
+        worker = await asyncio.to_thread(
+            _spawn, [*manage_py, "realtime_worker"], env, tmp_path / "worker.log"
+        )
+        processes.running.append(worker)
+        await wait_for_line(worker, tmp_path / "worker.log", "relaying realtime:todos")
+        await processes.start("daphne", daphne(web_port), env, web_port)
+        yield f"http://127.0.0.1:{web_port}"
+    finally:
+        await processes.stop()
 
 
 async def until(page: Page, expression: str, arg: Any = None) -> Any:
@@ -163,3 +250,26 @@ async def test_two_users_chat_see_each_other_and_who_is_typing(
     await alice.context.close()
     await until(bob, f"document.querySelectorAll('{MEMBERS}').length === 1")
     assert await members(bob) == ["bob"]
+
+
+async def test_a_row_saved_in_the_admin_appears_in_the_live_table(
+    demo_pipeline: str, new_page: PageFactory
+) -> None:
+    live = await new_page(f"{demo_pipeline}/live/")
+    await until(live, "document.getElementById('status').classList.contains('open')")
+
+    admin = await new_page(f"{demo_pipeline}/admin/live/todo/add/")
+    await admin.fill("#id_username", "admin")
+    await admin.fill("#id_password", ADMIN_PASSWORD)
+    async with admin.expect_navigation(timeout=WAIT_MS):
+        await admin.click("input[type=submit]")
+    await admin.fill("#id_title", "saved in the <admin>")
+    async with admin.expect_navigation(timeout=WAIT_MS):
+        await admin.click("input[name=_save]")
+
+    await until(
+        live,
+        "[...document.querySelectorAll('#todos tbody tr')]"
+        ".some(r => r.innerText.includes('saved in the <admin>'))",
+    )
+    await screenshot(live, "live-demo")
