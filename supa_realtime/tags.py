@@ -36,6 +36,7 @@ topic's events as bubbling DOM ``CustomEvent`` s on the bound element: ``realtim
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -58,6 +59,8 @@ __all__ = [
     "presence_html",
     "presence_state",
 ]
+
+logger = logging.getLogger(__name__)
 
 CLIENT_SCRIPT: Final = "supa_realtime/supa-realtime.js"
 TAGS_SCRIPT: Final = "supa_realtime/supa-realtime-tags.js"
@@ -212,9 +215,19 @@ async def _fetch_state(topic: str) -> dict[str, Any]:
 
 
 def presence_state(topic: str) -> dict[str, Any]:
-    """The current presence of ``topic`` (a subtopic), read from Redis (synchronous)."""
-    from asgiref.sync import async_to_sync
+    """The current presence of ``topic`` (a subtopic), read from Redis (synchronous).
 
-    state: dict[str, Any] = async_to_sync(_fetch_state)(f"realtime:{topic}")
+    When Redis cannot be reached the state is empty (logged as a warning): the page still
+    renders, and the companion script fills the list once it joins.
+    """
+    from asgiref.sync import async_to_sync
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    try:
+        state: dict[str, Any] = async_to_sync(_fetch_state)(f"realtime:{topic}")
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        logger.warning("presence of %r not rendered, Redis unavailable: %s", topic, exc)
+        return {}
     # Metas went through JSON already; a round trip keeps the type honest.
     return dict(orjson.loads(orjson.dumps(state)))

@@ -16,6 +16,7 @@ from django.test import RequestFactory
 from supa_realtime.gateway.tokens import TokenClaims, verify_token
 from supa_realtime.presence import PresenceStore
 from supa_realtime.tags import events_attrs, parse_grants, presence_html
+from supa_realtime.testing import free_port
 
 TOKEN = re.compile(r'"token": "([^"]+)"')
 
@@ -178,3 +179,13 @@ def test_presence_tag_renders_the_state_in_redis(redis_server: str, settings: An
     assert render('{% realtime_presence "room:empty" %}') == (
         '<ul class="realtime-presence" data-realtime-presence="room:empty"></ul>'
     )
+
+
+def test_presence_tag_renders_an_empty_list_when_redis_is_down(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.SUPA_REALTIME = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    assert render('{% realtime_presence "room:lobby" %}') == (
+        '<ul class="realtime-presence" data-realtime-presence="room:lobby"></ul>'
+    )
+    assert "presence of 'room:lobby' not rendered, Redis unavailable" in caplog.text
