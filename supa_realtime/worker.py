@@ -81,13 +81,22 @@ from .bridge import Interest
 from .channel import RealtimeChannel
 from .client import RealtimeClient
 from .conf import Subscription
-from .exceptions import JoinError, JoinTimeout, LeaseLost, NotConnectedError
+from .exceptions import JoinError, JoinTimeout, LeaseLost, NotConnectedError, RemoteProtocolError
 from .groups import group_for
 from .layers import GroupSender
 from .lease import Lease
 from .outbox import OutboxKeys, OutboxSender
 from .phoenix import constants as c
 from .phoenix.message import Message
+from .phoenix.presence import (
+    PresenceJoin,
+    PresenceLeave,
+    PresenceState,
+    parse_diff,
+    parse_state,
+    sync_diff,
+    sync_state,
+)
 from .presence import PresenceStore
 
 logger = logging.getLogger(__name__)
@@ -188,6 +197,7 @@ class Worker:
             raise ValueError("the worker needs a channel layer (CHANNEL_LAYERS is not set)")
         self.subscriptions = tuple(subscriptions)
         self.stats = WorkerStats()
+        self._upstream_presence: dict[str, PresenceState] = {}
         self._layer = layer
         self._sender = GroupSender(layer)
         self._by_topic = {s.full_topic: s for s in self.subscriptions}
@@ -532,8 +542,10 @@ class Worker:
                 return None
         self._pending.append((group, message))
         self._wake.set()
-        if self.presence is not None and msg.event in _PRESENCE_EVENTS:
-            self._queue_presence(msg.topic, message)
+        if msg.event in _PRESENCE_EVENTS:
+            self._follow_presence(msg, group)
+            if self.presence is not None:
+                self._queue_presence(msg.topic, message)
         hook = _SIGNAL_FOR_EVENT.get(msg.event)
         if hook is not None and hook[0].receivers:
             self._queue_signal(hook[0], hook[1], msg)
@@ -558,6 +570,32 @@ class Worker:
                     self.stats.signals_dropped,
                     self._signal_queue.maxsize,
                 )
+
+    def _follow_presence(self, msg: Message, group: str) -> None:
+        """Keep each topic's upstream presence; relay what a ``presence_state`` changed.
+
+        Consumers that joined before a ``presence_state`` (the worker's first join of a
+        bridged topic, a rejoin after a reconnect) would otherwise never learn who came or
+        went: the state is followed by a ``presence_diff`` of the difference, in order.
+        Applying a diff whose joins are already known, or whose leaves are gone, changes
+        nothing (Phoenix's sync), so consumers that did use the state lose nothing.
+        """
+        known = self._upstream_presence.get(msg.topic, {})
+        try:
+            if msg.event == c.PRESENCE_DIFF:
+                self._upstream_presence[msg.topic] = sync_diff(known, parse_diff(msg.payload)).state
+                return
+            outcome = sync_state(known, parse_state(msg.payload))
+        except RemoteProtocolError as exc:
+            logger.warning("%s: presence frame not understood: %s", msg.topic, exc)
+            return
+        self._upstream_presence[msg.topic] = outcome.state
+        joins = {e.key: {"metas": e.new} for e in outcome.events if isinstance(e, PresenceJoin)}
+        leaves = {e.key: {"metas": e.left} for e in outcome.events if isinstance(e, PresenceLeave)}
+        if joins or leaves:
+            diff = {"type": events.PRESENCE_DIFF, "topic": msg.topic, "joins": joins}
+            diff["leaves"] = leaves
+            self._pending.append((group, diff))
 
     def _queue_presence(self, topic: str, message: dict[str, Any]) -> None:
         try:
