@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 from realtime import AsyncRealtimeClient
@@ -17,6 +16,7 @@ from supa_realtime.conf import Subscription
 from supa_realtime.devserver import DevServer
 from supa_realtime.outbox import OutboxKeys
 from supa_realtime.testing.devserver import eventually
+from supa_realtime.testing.worker import running_worker
 from supa_realtime.worker import Worker
 
 FAST_RECONNECT = Backoff(initial=0.05, max_delay=0.2)
@@ -50,15 +50,9 @@ def make_worker(
     )
 
 
-@contextlib.asynccontextmanager
-async def running(worker: Worker) -> AsyncIterator[asyncio.Task[None]]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    try:
-        yield task
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=20)
+def running(worker: Worker) -> contextlib.AbstractAsyncContextManager[asyncio.Task[None]]:
+    """Run ``worker`` (active or standby) for the block."""
+    return running_worker(worker, wait_ready=False)
 
 
 class Receiver:

@@ -17,6 +17,7 @@ from supa_realtime.devserver import DevServer
 from supa_realtime.groups import group_for
 from supa_realtime.testing import GroupCapture
 from supa_realtime.testing.devserver import eventually
+from supa_realtime.testing.worker import running_worker
 from supa_realtime.worker import Worker, WorkerStats
 
 TOPIC = "realtime:room1"
@@ -33,15 +34,8 @@ CHANGE = {
 }
 
 
-@contextlib.asynccontextmanager
-async def running(worker: Worker) -> AsyncIterator[asyncio.Event]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    try:
-        yield stop
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=15)
+def running(worker: Worker) -> contextlib.AbstractAsyncContextManager[asyncio.Task[None]]:
+    return running_worker(worker, wait_ready=False)
 
 
 def make_worker(server: DevServer, layer: Any, *subs: Subscription, **kwargs: Any) -> Worker:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,21 +18,10 @@ from supa_realtime.groups import group_for
 from supa_realtime.outbox import APPEND_LUA, OutboxKeys, append_args
 from supa_realtime.testing import GroupCapture
 from supa_realtime.testing.devserver import eventually
+from supa_realtime.testing.worker import running_worker
 from supa_realtime.worker import Worker
 
 TOPIC = "realtime:lobby"
-
-
-@contextlib.asynccontextmanager
-async def running(worker: Worker) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    try:
-        await asyncio.wait_for(worker.ready.wait(), 15)
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=15)
 
 
 def make_worker(server: DevServer, layer: Any, *subs: Subscription, **kwargs: Any) -> Worker:
@@ -63,7 +50,7 @@ async def test_interest_joins_relays_and_withdrawal_leaves_after_linger(
     await capture.start()
     worker = make_worker(realtime_server, channel_layer, bridge_linger=0.2)
     try:
-        async with running(worker):
+        async with running_worker(worker):
             assert realtime_server.subscribers(TOPIC) == 0
             await announce(channel_layer, True)
             await eventually(lambda: realtime_server.subscribers(TOPIC) == 1)
@@ -100,7 +87,7 @@ async def test_interest_of_a_second_process_keeps_the_topic(
     realtime_server: DevServer, channel_layer: Any
 ) -> None:
     worker = make_worker(realtime_server, channel_layer, bridge_linger=0.1)
-    async with running(worker):
+    async with running_worker(worker):
         await announce(channel_layer, True, "p1")
         await announce(channel_layer, True, "p2")
         await eventually(lambda: realtime_server.subscribers(TOPIC) == 1)
@@ -116,7 +103,7 @@ async def test_expired_interest_of_a_dead_process_leaves(
     realtime_server: DevServer, channel_layer: Any
 ) -> None:
     worker = make_worker(realtime_server, channel_layer, bridge_ttl=0.3, bridge_linger=0.1)
-    async with running(worker):
+    async with running_worker(worker):
         await announce(channel_layer, True, "dead")
         await eventually(lambda: realtime_server.subscribers(TOPIC) == 1)
         # Never refreshed, never withdrawn.
@@ -130,7 +117,7 @@ async def test_channel_limit_refuses_with_an_error(
     worker = make_worker(
         realtime_server, channel_layer, Subscription(topic="room1"), max_channels=1
     )
-    async with running(worker):
+    async with running_worker(worker):
         await eventually(lambda: realtime_server.subscribers("realtime:room1") == 1)
         await announce(channel_layer, True)
         await eventually(lambda: worker.stats.bridge_refused == 1)
@@ -153,7 +140,7 @@ async def test_outbox_channel_of_the_topic_is_adopted_not_joined_twice(
     capture = GroupCapture(channel_layer, group_for(TOPIC))
     await capture.start()
     try:
-        async with running(worker):
+        async with running_worker(worker):
             args = append_args(
                 TOPIC, "note", b'{"n": 1}', False, retention_seconds=60, retention_messages=100
             )

@@ -12,7 +12,8 @@ Everything runs for real on 127.0.0.1:
   (:mod:`supa_realtime.testing.postgres`);
 - ``redis_server``, ``channel_layer``, ``redis_channel_layers`` and ``capture_group``: a real
   ``redis-server``, a ``channels_redis`` layer on it and a recorder of what reaches a group
-  (:mod:`supa_realtime.testing.redis`).
+  (:mod:`supa_realtime.testing.redis`);
+- ``running_worker``: run a relay worker inside a test (:mod:`supa_realtime.testing.worker`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from supa_realtime.testing.redis import (
     redis_channel_layers,
     redis_server,
 )
+from supa_realtime.testing.worker import running_worker
 
 __all__ = [
     "GroupCapture",
@@ -43,4 +45,5 @@ __all__ = [
     "realtime_server_factory",
     "redis_channel_layers",
     "redis_server",
+    "running_worker",
 ]

@@ -18,23 +18,11 @@ from supa_realtime.backoff import Backoff
 from supa_realtime.devserver import DevServer
 from supa_realtime.outbox import OutboxKeys
 from supa_realtime.testing.devserver import eventually
+from supa_realtime.testing.worker import running_worker
 from supa_realtime.worker import Worker
 from tests.gateway.gateway_support import GatewayFactory, GatewayServer
 
 TOPIC = "realtime:room:e2e"
-
-
-@contextlib.asynccontextmanager
-async def running(worker: Worker) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    try:
-        await asyncio.wait_for(worker.ready.wait(), 15)
-        yield
-    finally:
-        stop.set()
-        # Shutdown may take ~15 s at worst (leaves, close, drain each bounded at 5 s).
-        await asyncio.wait_for(task, timeout=30)
 
 
 @contextlib.asynccontextmanager
@@ -99,7 +87,7 @@ async def test_broadcasts_cross_once_each_way_and_supabase_presence_is_seen(
         presence_ttl=5.0,
     )
     async with (
-        running(worker),
+        running_worker(worker),
         official(realtime_server.ws_url, realtime_server.anon_key) as supabase_side,
         official(server.url, "") as django_side,
         official(server.url, "") as late_django_side,
