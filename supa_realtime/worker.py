@@ -391,10 +391,9 @@ class Worker:
         if self.outbox is not None and self._client.is_connected:
             # Let what is in flight be acknowledged, so it is not sent again by the next worker.
             await self.outbox.drain(min(self._push_timeout, 5.0))
+        await _cancel_and_wait(outbound)
         for task in outbound:
-            task.cancel()
-        results = await asyncio.gather(*outbound, return_exceptions=True)
-        for result in results:
+            result = task.exception() if task.done() and not task.cancelled() else None
             if isinstance(result, Exception) and not isinstance(result, LeaseLost):
                 logger.error("outbound task failed", exc_info=result)
 
@@ -489,9 +488,7 @@ class Worker:
         # Deliver what was received before the close, then stop the helpers.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wait_drained(), timeout=5)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel_and_wait(tasks)
         s = self.stats
         logger.info(
             "worker stopped: %d frames relayed in %d batches, %d deliveries dropped, "
@@ -843,6 +840,29 @@ class Worker:
                         event,
                         exc_info=result,
                     )
+
+
+async def _cancel_and_wait(tasks: Sequence[asyncio.Task[Any]], attempts: int = 5) -> None:
+    """Cancel ``tasks`` and wait until each has ended.
+
+    A cancellation can be swallowed on its way through code the task awaits (a signal's
+    sync receivers run through ``sync_to_async``); the task then carries on to its next
+    ``await``. So it is cancelled again, a bounded number of times, and a task that still
+    runs is named in an ERROR line instead of hanging the shutdown.
+    """
+    pending = [task for task in tasks if not task.done()]
+    for _ in range(attempts):
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        _, still = await asyncio.wait(pending, timeout=1.0)
+        pending = list(still)
+    if pending:
+        logger.error(
+            "tasks did not stop when cancelled and are left running: %s",
+            ", ".join(task.get_name() for task in pending),
+        )
 
 
 def _ignore(change: Any) -> None:
